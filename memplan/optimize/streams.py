@@ -74,6 +74,13 @@ DENSE_CELLS = 1 << 26
 #: branch read 1,024 strided cells to learn that more than 62 streams know the fork's source; now 32 cells and 64)
 KNOW_BLOCK = 32
 
+#: with dense clocks, a unit reading more than this many writers on distinct streams (a reader of a view whose chain
+#: of writers spans hundreds of streams) has its start on each candidate stream computed by numpy over the whole
+#: clock matrix at once: the same comparisons and float maxima, so the same schedules. Why: the loop over its
+#: writers for each candidate stream was streams x writers Python steps per unit (a 2,000-node chain of view ops,
+#: each view read, on 1,024 streams: over an hour; ``related`` one column read per writer on top)
+WIDE_READS = 64
+
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
 #: the chain-cover matching is O(V*E) in the worst case; skip it above this many units
@@ -255,7 +262,8 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     one a unit's start computed on it; "looked" by the steps ``indexed_candidates`` took to find the streams that
     know an input (a stream or a count looked at; with dense clocks, each stream found and one per input: a column
     given up on, or answered by ``over``, is one); "merged" by
-    the Python steps of the clock merges (an entry of a dict clock, a row of a dense one).
+    the Python steps of the clock merges (an entry of a dict clock, a row of a dense one); "wide" by the units whose
+    starts numpy found on every candidate stream at once (``WIDE_READS``).
 
     Dense clocks (``DENSE_STREAMS``): above 32 possible streams a clock is an int32 numpy row indexed by stream
     (its own stream's entry left 0: a unit's own count is its ``seq``), and the streams that know an input are one
@@ -310,13 +318,61 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     out[sd] = w
         return out
 
+    wide_of: list = [None, None]   # [ds, its (streams, counts, ends) arrays] of the unit being placed
+
+    def wide(ds: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """With dense clocks, where ``ds`` holds more than ``WIDE_READS`` writers, each on its own stream (as
+        ``latest_per_stream`` leaves them; else None: the loops), ``ds`` as rows across every stream: (which streams
+        hold a writer, the writer's sequence number there (int32 max elsewhere: no clock passes it), its end and its
+        end plus the event latency there (-inf elsewhere))."""
+        if not dense or len(ds) <= WIDE_READS:
+            return None
+        if wide_of[0] is None:
+            sd = np.fromiter(map(stream.__getitem__, ds), dtype=np.int64, count=len(ds))
+            arrays = None
+            if len(np.unique(sd)) == len(ds):
+                w = matrix.shape[1]
+                held = np.zeros(w, dtype=bool)
+                held[sd] = True
+                thr = np.full(w, np.iinfo(np.int32).max, dtype=np.int32)
+                thr[sd] = np.fromiter(map(seq.__getitem__, ds), dtype=np.int64, count=len(ds))
+                e = np.full(w, -math.inf)
+                e[sd] = np.fromiter(map(end.__getitem__, ds), dtype=np.float64, count=len(ds))
+                arrays = (held, thr, e, e + event_us)
+            wide_of[:] = [True, arrays]
+        return wide_of[1]
+
+    def wide_starts(cs: Sequence[int], arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+                    ) -> tuple[list[float], list[float], list[int]]:
+        """(starts, starts with free events, events) on the streams ``cs`` of a unit whose writers are ``arrays``
+        (``wide``): ``start_on``'s values by numpy, one row per stream (a maximum of the same float sums is the
+        same float; each writer on its own stream is one event where the stream does not know it)."""
+        held, thr, e, e_ev = arrays
+        c = np.asarray(cs, dtype=np.int64)
+        known = matrix[c] > thr
+        known[np.arange(len(c)), c] = True   # (a writer on the stream itself needs no event)
+        f = np.fromiter(map(free.__getitem__, cs), dtype=np.float64, count=len(cs))
+        t = np.maximum(f, np.where(known, e, e_ev).max(axis=1))
+        t0 = np.maximum(f, e.max())
+        return t.tolist(), t0.tolist(), (held & ~known).sum(axis=1).tolist()
+
     def related(ds: Sequence[int], most: float = math.inf) -> set[int] | None:
         """The streams whose start time for a unit reading ``ds`` can differ from a stream's that knows none of
         them: the inputs' streams, and those that synchronised with an input's writer or a later unit of its
         stream (``indexed_candidates``); None once more than ``most`` are found (then the scan is tried first)."""
         rel: set[int] = set()
         looked = 0
+        arrays = wide(ds)
         try:
+            if arrays is not None:   # every writer's stream, and every stream whose clock passes one of them
+                rel.update(stream[d] for d in ds)
+                looked += len(ds)
+                if len(rel) > most:
+                    return None
+                hit = (matrix > arrays[1]).any(axis=1).nonzero()[0].tolist()
+                rel.update(hit)
+                looked += len(hit)
+                return None if len(rel) > most else rel
             for d in ds:
                 sd, sq = stream[d], seq[d]
                 rel.add(sd)
@@ -397,6 +453,10 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     def start_on(s: int, ds: Sequence[int]) -> tuple[float, float, int]:
         """(start, start with free events, events) of a unit reading ``ds`` on stream ``s``: the placement
         loop's own arithmetic (the same float operations, so the same values), for ``scanned_candidates``."""
+        arrays = wide(ds)
+        if arrays is not None:
+            (t,), (t0,), (nev,) = wide_starts((s,), arrays)
+            return t, t0, nev
         t = t0 = free[s]
         ks = know[s]
         waits: set[int] = set()
@@ -462,6 +522,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
 
     while heap:
         _, u = heapq.heappop(heap)
+        wide_of[0] = None   # (its writers' arrays are made for this unit's reads alone)
         # Reading views, u waits for all their writers, but only each stream's latest one matters:
         # an earlier one on that stream ends no later and is known wherever the latest is, so the
         # start time, the streams to wait for and the clock are the same as over all of them.
@@ -493,23 +554,31 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
         best_est = best_free = best_free_est = None
         track_free = twin_free or twin_free_est
         cu = U.cost[u]
+        arrays = wide(ds)
+        starts = {} if arrays is None else dict(zip(cands, zip(*wide_starts(cands, arrays))))
+        if stats is not None and arrays is not None:
+            stats["wide"] = stats.get("wide", 0) + 1
         for s in cands:
-            t = t0 = free[s]
-            ks = know[s]
             latest: dict[int, int] = {}
-            for d in ds:
-                sd = stream[d]
-                if track_free and end[d] > t0:
-                    t0 = end[d]
-                if sd == s or (ks[sd] if dense else ks.get(sd, 0)) > seq[d]:
-                    if end[d] > t:
-                        t = end[d]
-                    continue
-                if end[d] + event_us > t:
-                    t = end[d] + event_us
-                if sd not in latest or seq[d] > seq[latest[sd]]:
-                    latest[sd] = d
-            key = (t + cu if eft else t, len(latest), free[s], s)
+            if arrays is not None:   # (``latest`` is made below, for the chosen stream only)
+                t, t0, nev = starts[s]
+            else:
+                t = t0 = free[s]
+                ks = know[s]
+                for d in ds:
+                    sd = stream[d]
+                    if track_free and end[d] > t0:
+                        t0 = end[d]
+                    if sd == s or (ks[sd] if dense else ks.get(sd, 0)) > seq[d]:
+                        if end[d] > t:
+                            t = end[d]
+                        continue
+                    if end[d] + event_us > t:
+                        t = end[d] + event_us
+                    if sd not in latest or seq[d] > seq[latest[sd]]:
+                        latest[sd] = d
+                nev = len(latest)
+            key = (t + cu if eft else t, nev, free[s], s)
             if best is None or key < best[0]:
                 best = (key, s, t, latest, t0)
             if twin:
@@ -526,6 +595,9 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                     best_free_est = kt
         assert best is not None
         _, s, t, latest, t0 = best
+        if arrays is not None:   # the writers the chosen stream waits for (each on its own stream)
+            ks = know[s]
+            latest = {stream[d]: d for d in ds if stream[d] != s and ks[stream[d]] <= seq[d]}
         if twin and best_est[3] != s:  # type: ignore[index]
             twin = False
         if twin_free and (best_free[3] != s or t0 != t):  # type: ignore[index]
