@@ -464,6 +464,11 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
             continue
         if arg not in graph.tensor_index:
             continue
+        if s.kind == InputKind.TOKEN:
+            # a decomposed program's effect token (``with_effects``: ``aten._print``): no state-dict entry, and the
+            # caller passes none (``ep.module()`` makes it): an empty tensor, the 0-byte input the plan holds
+            weights[arg] = torch.empty((0,))
+            continue
         # a non-persistent buffer (a rotary embedding's ``inv_freq``) is no state-dict entry: an export keeps
         # it among its constants, so an ExportedProgram (in memory or loaded from a .pt2) has it only there
         src = state if s.kind in (InputKind.PARAMETER, InputKind.BUFFER) else consts
