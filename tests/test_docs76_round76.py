@@ -70,3 +70,39 @@ def test_format_doc_states_the_buffer_problems_in_place_meta_limits():
         with pytest.raises(SolverError) as e:
             solve(_problem(**kw), "auto")
         assert said in str(e.value), (kw, str(e.value))
+
+
+class LinearAttentionLayer:
+    """Stands in for transformers' recurrent-state cache layer (only its class name is read)."""
+
+
+class _Cache:
+    layers = (LinearAttentionLayer(),)
+
+
+def _get_cache_dict(cache: _Cache) -> None:
+    """Raises as transformers' ``DynamicCache`` flattening does on a layer it cannot flatten (this frame's name and its
+    ``cache`` local are what the refusal reads)."""
+    raise ValueError("This pytree flattening function should be applied to DynamicCache containing only "
+                     "`DynamicLayer`, `DynamicSlidingWindowLayer` and `DummyLayer`")
+
+
+def test_importers_doc_names_the_refusal_of_a_recurrent_models_cache():
+    """docs/importers.md said a transformers decoder's ``DynamicCache`` is flattened into its keys and values and only
+    other cache classes are refused, while round 76 (models76) refuses a ``DynamicCache`` of ``LinearAttentionLayer``s
+    (every hybrid or recurrent model called with ``use_cache`` at its default: Mamba, Jamba, Qwen3-Next...), naming the
+    layer and ``use_cache=False``. The page says so now, and the refusal (built from a raise as transformers' own, so
+    no model is exported here) says what the page quotes."""
+    from memplan.importers.torch.common import _export_failure
+
+    text = read("docs/importers.md")
+    for claim in ("a `DynamicCache` holding a layer other than `DynamicLayer` and `DynamicSlidingWindowLayer`",
+                  "`LinearAttentionLayer`s", "the refusal names the layer and `kwargs={'use_cache': False}`",
+                  "the step exported without it, or its states passed as tensors"):
+        assert claim in text, claim
+    try:
+        _get_cache_dict(_Cache())
+    except ValueError as exc:
+        said = _export_failure(exc)
+    assert "a DynamicCache whose layer 0 is a LinearAttentionLayer" in said, said
+    assert "use_cache=False" in said and "pass its states as tensors" in said, said
