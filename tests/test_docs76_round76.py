@@ -106,3 +106,23 @@ def test_importers_doc_names_the_refusal_of_a_recurrent_models_cache():
         said = _export_failure(exc)
     assert "a DynamicCache whose layer 0 is a LinearAttentionLayer" in said, said
     assert "use_cache=False" in said and "pass its states as tensors" in said, said
+
+
+def test_import_help_gives_the_alignment_docs_format_states(capsys):
+    """docs/format.md's limits give ``memplan import --alignment`` as "a power of two in ``1 .. 2^48``" (the same
+    check as ``plan --alignment BYTES``, whose help says a power of two), while ``memplan import --help`` said only
+    "--alignment ALIGNMENT  arena alignment in bytes (default 256)": a user reading it tried 1000 or 1K. The help
+    names the rule now, and the command holds to it."""
+    from memplan.cli import main
+
+    assert "| `memplan import --alignment`, `memplan plan --alignment` | a power of two in `1 .. 2^48`" in read(
+        "docs/format.md")
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--alignment BYTES the graph's arena alignment in bytes: a power of two, at most 2^48 (default 256)" in text
+    for bad in ("1000", "562949953421312"):
+        with pytest.raises(SystemExit) as e:
+            main(["import", "model.onnx", "-o", "g.json", "--alignment", bad])
+        assert e.value.code == 2
+        assert "argument --alignment" in capsys.readouterr().err
