@@ -69,7 +69,7 @@ BLOCKS = {
     ("docs/format.md", "memplan plan qkv.json -o plan.json --streams 3"):
         "test_cli.py::test_format_doc_worked_example_is_what_memplan_plan_writes, test_format_doc_qkv_commands_run",
     ("docs/importers.md", "memplan import MODEL.onnx -o GRAPH.json [--batch N] [--dim NAME=VALUE ...] [--name NAME] "
-                          "[--alignment A] [--constant-initializers] [-q]"): TEMPLATE + "; test_documented_options_exist checks its options",
+                          "[--alignment BYTES] [--constant-initializers] [-q]"): TEMPLATE + "; test_documented_options_exist checks its options",
     ("docs/importers.md", "from memplan.importers.onnx import import_onnx"): TEMPLATE + "; test_importers_doc_"
                                                                             "templates_match_the_signatures",
     ("docs/importers.md", "import memplan"): TEMPLATE + "; test_importers_doc_templates_match_the_signatures",

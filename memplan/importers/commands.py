@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
                     help="fix a symbolic dimension by name (repeatable, each NAME at most once)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
-    sp.add_argument("--alignment", type=argtypes.alignment, default=256, help="arena alignment in bytes (default 256)")
+    sp.add_argument("--alignment", type=argtypes.alignment, default=256, metavar="BYTES",
+                    help="the graph's arena alignment in bytes: a power of two, at most 2^48 (default 256)")
     sp.add_argument("--constant-initializers", action="store_true",
                     help="ONNX: take an initializer the model also lists as a graph input as the constant it holds "
                          "(exports with keep_initializers_as_inputs); without it, a size that follows one is refused")
