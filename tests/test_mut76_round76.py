@@ -4,7 +4,8 @@ docs/experiments/mutation_s76.txt, its driver docs/experiments/mutation_s76.py).
 the mutant(s) it kills (id of that table, the change); each fails with its mutant applied and passes without. The
 survivors were in paths added since round 62's mutation run and reached only on inputs no test had: ``fused_groups``'
 own findings (a group that cannot fuse, roots nested in a group), a join's clock kept as differences (64 or more
-streams), a clock past 255 nodes of a stream, and the painting's split of a segment that ends one byte past the new one.
+streams), a clock past 255 nodes of a stream, the painting's split of a segment that ends one byte past the new
+one, and the value of ``lifetimes.issue_order_bound``.
 """
 
 from __future__ import annotations
@@ -156,3 +157,22 @@ def test_a_join_counting_past_255_nodes_of_a_stream_keeps_its_count():
     doc["events"] = [{"after": f"n{n - 1}", "before": "c"}]
     assert check(g, doc) == [(2, f"node 'c' reads 't{n}' but its writer 'n{n}' does not happen-before it (missing "
                                  "event?)")]
+
+
+# ---- lifetimes.issue_order_bound: the memory budget's filter --------------------------------------------------------
+
+def test_the_issue_order_bound_is_the_sweep_of_the_schedule():
+    """L14 ``issue_order_bound`` without ``lo[inputs] = 0`` (an input's span from its first read, not from the run's
+    start) and L13 its in-place exception without ``hi[a] == pos[n] + 1`` (an input overwritten in place left out at
+    the node though a later node still reads it): either bound fell to about half its plan's (x, read last, and a
+    live together: 201; x still read after n1 writes o over it in place: 200), and a memory budget kept trying
+    schedules that bound rules out. Only ``issue_order_bound <= `` the problem's bound was tested, never its value."""
+    from memplan.lifetimes import issue_order_bound
+
+    g, _ = _graph([("x", 100, "input"), ("z", 1, "input"), ("a", 100, "intermediate"), ("b", 1, "intermediate"),
+                   ("y", 1, "output")],
+                  [("n1", ["z"], ["a"]), ("n2", ["a"], ["b"]), ("n3", ["x", "b"], ["y"])])
+    assert issue_order_bound(g, ["n1", "n2", "n3"]) == memplan.plan(g).lower_bound_bytes == 201
+    g, _ = _graph([("x", 100, "input"), ("o", 100, "intermediate"), ("y", 1, "output")],
+                  [("n1", ["x"], ["o"], [("o", "x")]), ("n2", ["x"], ["y"])])
+    assert issue_order_bound(g, ["n1", "n2"]) == memplan.plan(g).lower_bound_bytes == 200
