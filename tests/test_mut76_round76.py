@@ -68,7 +68,8 @@ def _group_read_between(q_first: bool) -> tuple[memplan.Graph, dict]:
 def test_a_group_that_cannot_run_as_one_kernel_is_judged_node_by_node():
     """V18 ``_fused_overlaps``' ``unfused.add`` skipped: a group an event of whose first member is waited on before
     its last member is issued runs node by node (``runtime.step.unfusable_groups``), so its in-place pair is the
-    contract's; judged as one kernel it was refused. The same group issued so it can fuse is a finding."""
+    contract's; judged as one kernel it was refused. The same group issued so it can fuse is a finding. (Before, only
+    the slow random oracle of ``test_verify_oracle65`` caught it.)"""
     g, doc = _group_read_between(q_first=True)
     assert check(g, doc) == check(g, doc, fused_groups=True) == []
     g, doc = _group_read_between(q_first=False)
@@ -98,7 +99,8 @@ def test_a_fused_group_names_every_root_overlapping_an_earlier_one():
 def test_a_root_overlapping_only_the_last_byte_left_of_an_earlier_one_is_compared_with_it():
     """V40 ``_Painting.paint``'s ``ends[last_b][last_i] > hi`` as ``> hi + 1``: B, painted over all of A but its last
     byte, lost that byte's owner, and C, on another stream with no event, overlapping A in that byte alone, was
-    compared with nothing."""
+    compared with nothing: the plan passed. (Before, only the slow 1,000-segment paintings of
+    ``test_verify_round30`` caught it.)"""
     g, sizes = _graph([("x", 4, "input"), ("A", 8, "intermediate"), ("B", 7, "intermediate"), ("C", 1, "intermediate"),
                        ("y1", 4, "output"), ("y2", 4, "output"), ("y3", 4, "output")],
                       [("p", ["x"], ["A"]), ("q", ["A"], ["y1"]), ("r", ["x"], ["B"]), ("s", ["B"], ["y2"]),
