@@ -18,7 +18,12 @@ from memplan.problem import BufferProblem, Solution
 from memplan.solvers import SolveOptions, solve
 from memplan.solvers.check import InvalidPacking, check_solution
 
-SOLVERS = ("greedy", "size", "auto", "search", "cpsat")
+try:   # (a dependency of the install, but a GPU image may lack it: cpsat's cases skip there, nothing else does)
+    import ortools  # noqa: F401
+    HAVE_ORTOOLS = True
+except ImportError:
+    HAVE_ORTOOLS = False
+SOLVERS = ("greedy", "size", "auto", "search") + (("cpsat",) if HAVE_ORTOOLS else ())
 
 
 def _pair(shift, alignment: int = 4, **meta) -> BufferProblem:
