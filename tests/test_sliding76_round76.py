@@ -1,0 +1,92 @@
+"""Round 76 (sliding76): a compiled decode step of transformers' SDPA attention with grouped key/value heads was not
+bitwise eager.
+
+Round 76's models helper found a tiny Cohere2's decode step given a sliding-window cache (window 4, 3 or 6 cached
+tokens) 4e-9 to 7e-9 off eager. The executor was equal to the exported program bit for bit (``torch.fx.Interpreter``
+over it); the program was not eager's computation: transformers' ``sdpa_attention_forward`` runs a one-token query with
+grouped key/value heads and a materialized mask through ``pack_gqa`` (``sdpa(q(b, kv_heads, n_rep, d), k, v)``) only
+``if not is_torchdynamo_compiling()``, and the export traced ``repeat_kv`` (``sdpa(q(b, heads, 1, d), k and v
+repeated)``), which CPU SDPA rounds otherwise. Not Cohere2's alone: Mistral, Qwen2 and Gemma3 decode steps with a
+reached window, and any GQA model's step with a padded ``attention_mask`` (a Llama's, 1.2e-7 off). The export now
+traces eager's branch (``runtime/aten/sdpa_branch.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+from needs import need
+
+torch = need("torch")
+transformers = need("transformers")
+
+from runtime.aten import compile, sdpa_branch  # noqa: E402
+
+SIZES = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+
+def _model(config: str, model: str, **extra):
+    torch.manual_seed(0)
+    cfg = getattr(transformers, config)(**SIZES, **extra)
+    cfg._attn_implementation = "sdpa"
+    return getattr(transformers, model)(cfg).eval()
+
+
+def _step_against_eager(m, cached: int, batch: int = 1, padded: bool = False):
+    """A decode step after ``cached`` tokens, compiled (1 stream) and eager, on copies of one prefilled cache."""
+    g = torch.Generator().manual_seed(0)
+    ids, nxt = torch.randint(3, 100, (batch, cached), generator=g), torch.randint(3, 100, (batch, 1), generator=g)
+    first, kw = {}, {"input_ids": nxt, "use_cache": True}
+    if padded:
+        mask = torch.ones(batch, cached, dtype=torch.long)
+        mask[0, 0] = 0
+        first = {"attention_mask": mask}
+        kw["attention_mask"] = torch.cat([mask, torch.ones(batch, 1, dtype=torch.long)], 1)
+    with torch.no_grad():
+        cache = m(input_ids=ids, use_cache=True, **first).past_key_values
+    e = copy.deepcopy(m)
+    step = compile(m, (), kwargs={**kw, "past_key_values": copy.deepcopy(cache)}, streams=1, cuda_graph=False)
+    mine, theirs = copy.deepcopy(cache), copy.deepcopy(cache)
+    out = step(**kw, past_key_values=mine)
+    with torch.no_grad():
+        ref = e(**kw, past_key_values=theirs)
+    return out, ref, mine, theirs
+
+
+def test_a_cohere2_decode_step_given_a_reached_sliding_window_is_bitwise_eager():
+    """Window 4, 3 cached tokens, batch 2: 3.7e-9 off before (the round 76 sweep's case; on one thread and two), the
+    program's SDPA on ``repeat_kv``."""
+    m = _model("Cohere2Config", "Cohere2ForCausalLM", sliding_window=4)
+    out, ref, mine, theirs = _step_against_eager(m, 3, batch=2)
+    assert torch.equal(out.logits, ref.logits), (out.logits - ref.logits).abs().max().item()
+    for a, b in zip(mine.layers, theirs.layers):
+        assert torch.equal(a.keys, b.keys) and torch.equal(a.values, b.values)
+
+
+def test_a_llama_decode_step_with_a_padded_attention_mask_is_bitwise_eager():
+    """No sliding window: a padded mask is materialized too, so eager packed the query's heads; 1.2e-7 off before."""
+    m = _model("LlamaConfig", "LlamaForCausalLM")
+    out, ref, _mine, _theirs = _step_against_eager(m, 5, batch=2, padded=True)
+    assert torch.equal(out.logits, ref.logits), (out.logits - ref.logits).abs().max().item()
+
+
+def test_the_flag_is_put_back_after_the_export_and_a_foreign_one_left_alone(monkeypatch):
+    """The swap is of transformers' own flag function, for the export alone (a failed one too)."""
+    mod = pytest.importorskip(sdpa_branch.MODULE)
+    original = getattr(mod, sdpa_branch.NAME)
+    with pytest.raises(RuntimeError), sdpa_branch.eager_sdpa_branch():
+        assert getattr(mod, sdpa_branch.NAME)() is False
+        raise RuntimeError("a failed export")
+    assert getattr(mod, sdpa_branch.NAME) is original
+
+    def theirs() -> bool:
+        return True
+
+    monkeypatch.setattr(mod, sdpa_branch.NAME, theirs)
+    with sdpa_branch.eager_sdpa_branch():
+        assert getattr(mod, sdpa_branch.NAME) is theirs
+    assert getattr(mod, sdpa_branch.NAME) is theirs
+    assert sys.modules[sdpa_branch.MODULE] is mod
