@@ -1,22 +1,30 @@
-"""transformers' SDPA attention traced down eager's branch for a one-token query with grouped key/value heads.
+"""transformers' SDPA attention traced down eager's branch for a one-token query with grouped key/value heads and a
+sliding window that the keys reach.
 
 Why: ``transformers.integrations.sdpa_attention.sdpa_attention_forward`` (5.x) runs a one-token query with grouped
-key/value heads and a materialized mask (a decode step given a sliding-window cache whose window is reached, or a
-padding ``attention_mask``) through ``pack_gqa``: the query's heads folded into the key/value heads,
-``sdpa(q(b, kv_heads, n_rep, d), k, v)``, "and not is_torchdynamo_compiling()". Under a non-strict export that flag is
-True, so the program held the other branch, ``repeat_kv``: ``sdpa(q(b, heads, 1, d), k repeated, v repeated)``, the
-same numbers up to rounding (CPU SDPA's matrix products of another shape), and every compiled call was 4e-9 to 1.2e-7
-off eager where the promise is bitwise (round 76: Cohere2, Mistral, Qwen2 and Gemma3 decode steps with a window of 4
-given 3 or 6 cached tokens; a Llama step with a padded ``attention_mask``; the executor itself equal to the exported
-program, ``torch.fx.Interpreter``, bit for bit). The branch needs no tracing-flag answer: the query's length is a
-static size under our export (the importer refuses symbolic sizes), and ``pack_gqa`` is a ``reshape`` of it.
+key/value heads and a mask through ``pack_gqa`` (the query's heads folded into the key/value heads,
+``sdpa(q(b, kv_heads, n_rep, d), k, v, mask)``) "and not is_torchdynamo_compiling()", and without a mask through
+``enable_gqa``. Under a non-strict export that flag is True, and transformers' mask builders materialize every mask
+(``_ignore_causal_mask_sdpa`` skips none while exporting), so the program holds ``repeat_kv`` with a mask:
+``sdpa(q(b, heads, 1, d), k and v repeated, mask)``. That rounds as eager's ``enable_gqa`` does (a query row per head,
+bitwise: the mask eager skipped is all True there), not as ``pack_gqa``: a decode step given a sliding-window cache
+whose keys reach the window, where eager materializes its mask whatever the values (``kv_length >=
+local_attention_size``), was 4e-9 to 1.2e-7 off eager, the executor equal to the exported program bit for bit
+(round 76: Cohere2, Mistral, Qwen2 and Gemma3 with a window of 4 given 3 or 6 cached tokens).
 
-So while ``load_program`` exports a module (non-strict), that module's own name ``is_torchdynamo_compiling`` answers as
-eager's call does (False), that module alone: transformers' other flag reads (its mask builders skip checks by them)
-keep the export's answer. The name is put back after the export (a failed one too), unless something else replaced it
-meanwhile. Nothing is imported: a process that never loaded transformers' SDPA attention has nothing to swap. Not
-done for a strict export (Dynamo answers the flag itself) nor for an ``ExportedProgram`` (traced already: its program
-is what it is, as the user's export took it)."""
+So while ``load_program`` exports a module (non-strict), that module's own name ``is_torchdynamo_compiling`` answers
+as eager's call does (False: ``pack_gqa``) where the calling frame's keys reach its window (the layer's
+``sliding_window``, or the ``sliding_window`` keyword Mistral passes), and as the export does (True: ``repeat_kv``)
+elsewhere. Static: the query's length and the keys' are sizes our export fixes (the importer refuses symbolic
+sizes), and ``pack_gqa`` is a ``reshape``. Not matched (data-dependent, one program cannot hold both): a step below
+the window given an ``attention_mask``, which eager skips when it is all ones (``enable_gqa``, the program's rounding)
+and materializes when padded (``pack_gqa``: 6e-8 to 1.2e-7 off, as before). Not tried: a static cache's decode
+step, whose mask eager materializes always (``is_compileable``), which the frame does not show.
+
+The name is put back after the export (a failed one too), unless something else replaced it meanwhile; transformers'
+other flag reads keep the export's answer. Nothing is imported: a process that never loaded transformers' SDPA
+attention has nothing to swap. Not done for a strict export (Dynamo answers the flag itself) nor for an
+``ExportedProgram`` (traced already)."""
 
 from __future__ import annotations
 
@@ -29,13 +37,30 @@ MODULE, NAME = "transformers.integrations.sdpa_attention", "is_torchdynamo_compi
 
 
 def _eager_answer() -> bool:
-    """What ``is_torchdynamo_compiling()`` answers in the eager call ``forward`` compiles to: not compiling."""
-    return False
+    """``is_torchdynamo_compiling()`` for ``sdpa_attention_forward``'s ``pack_gqa`` choice: False (eager's answer, so
+    ``pack_gqa``) where the caller's keys reach its sliding window, where eager's mask is materialized whatever the
+    values; True (the export's, ``repeat_kv``) elsewhere."""
+    frame = sys._getframe(1)
+    try:
+        if frame.f_code.co_name != "sdpa_attention_forward":
+            return True
+        names = frame.f_locals
+        key, extra = names.get("key"), names.get("kwargs")
+        window = extra.get("sliding_window") if isinstance(extra, dict) else None
+        if window is None:
+            window = getattr(names.get("module"), "sliding_window", None)
+        shape = getattr(key, "shape", None)
+        if type(window) is not int or window <= 0 or shape is None or len(shape) < 2:
+            return True
+        return not int(shape[-2]) >= window
+    finally:
+        del frame
 
 
 @contextlib.contextmanager
 def eager_sdpa_branch() -> Iterator[None]:
-    """Within: transformers' SDPA attention (if loaded) reads "not compiling", so its export traces eager's branch."""
+    """Within: transformers' SDPA attention (if loaded) reads "not compiling" where eager's mask is materialized by
+    its window, so its export traces eager's branch there."""
     mod = sys.modules.get(MODULE)
     original = getattr(mod, NAME, None) if mod is not None else None
     utils = sys.modules.get("transformers.utils.import_utils")
