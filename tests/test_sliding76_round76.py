@@ -78,11 +78,13 @@ def test_a_decode_step_below_any_window_keeps_the_program_eager_rounds_as():
 
 
 def test_the_flag_is_put_back_after_the_export_and_a_foreign_one_left_alone(monkeypatch):
-    """The swap is of transformers' own flag function, for the export alone (a failed one too)."""
+    """The swap is of transformers' own flag function, for the export alone (a failed one too); called from elsewhere
+    than the attention, or from another thread, it answers as transformers' own."""
     mod = pytest.importorskip(sdpa_branch.MODULE)
     original = getattr(mod, sdpa_branch.NAME)
     with pytest.raises(RuntimeError), sdpa_branch.eager_sdpa_branch():
-        assert getattr(mod, sdpa_branch.NAME)() is True   # (called from elsewhere: the export's answer)
+        assert getattr(mod, sdpa_branch.NAME) is not original
+        assert getattr(mod, sdpa_branch.NAME)() is original()
         raise RuntimeError("a failed export")
     assert getattr(mod, sdpa_branch.NAME) is original
 
@@ -94,3 +96,23 @@ def test_the_flag_is_put_back_after_the_export_and_a_foreign_one_left_alone(monk
         assert getattr(mod, sdpa_branch.NAME) is theirs
     assert getattr(mod, sdpa_branch.NAME) is theirs
     assert sys.modules[sdpa_branch.MODULE] is mod
+
+
+def test_the_stand_in_answers_eager_only_in_the_exporting_thread_where_the_keys_reach_the_window():
+    """Within ``sdpa_attention_forward`` whose keys (length 4) reach the window (4): False in the export's thread,
+    transformers' own answer (here True) in another thread and below the window."""
+    import threading
+
+    def sdpa_attention_forward(flag, module, key, **kwargs):   # (the frame the stand-in reads: its name and locals)
+        return flag()
+
+    layer = type("Layer", (), {"sliding_window": 4})()
+    flag = sdpa_branch._stand_in(lambda: True, threading.get_ident())
+    assert sdpa_attention_forward(flag, layer, torch.zeros(1, 2, 4, 8)) is False
+    assert sdpa_attention_forward(flag, None, torch.zeros(1, 2, 4, 8), sliding_window=4) is False   # (Mistral's)
+    assert sdpa_attention_forward(flag, layer, torch.zeros(1, 2, 3, 8)) is True
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(sdpa_attention_forward(flag, layer, torch.zeros(1, 2, 4, 8))))
+    thread.start()
+    thread.join()
+    assert seen == [True]

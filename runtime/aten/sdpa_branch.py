@@ -21,7 +21,8 @@ the window given an ``attention_mask``, which eager skips when it is all ones (`
 and materializes when padded (``pack_gqa``: 6e-8 to 1.2e-7 off, as before). Not tried: a static cache's decode
 step, whose mask eager materializes always (``is_compileable``), which the frame does not show.
 
-The name is put back after the export (a failed one too), unless something else replaced it meanwhile; transformers'
+Only in the export's thread (an eager call in another thread meanwhile gets transformers' own answer). The
+name is put back after the export (a failed one too), unless something else replaced it meanwhile; transformers'
 other flag reads keep the export's answer. Nothing is imported: a process that never loaded transformers' SDPA
 attention has nothing to swap. Not done for a strict export (Dynamo answers the flag itself) nor for an
 ``ExportedProgram`` (traced already)."""
@@ -30,37 +31,52 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 #: the module whose flag read chooses between ``pack_gqa`` and ``repeat_kv``, and the name it reads the flag by
 MODULE, NAME = "transformers.integrations.sdpa_attention", "is_torchdynamo_compiling"
 
 
-def _eager_answer() -> bool:
-    """``is_torchdynamo_compiling()`` for ``sdpa_attention_forward``'s ``pack_gqa`` choice: False (eager's answer, so
-    ``pack_gqa``) where the caller's keys reach its sliding window, where eager's mask is materialized whatever the
-    values; True (the export's, ``repeat_kv``) elsewhere."""
-    frame = sys._getframe(1)
-    try:
-        if frame.f_code.co_name != "sdpa_attention_forward":
-            return True
-        names = frame.f_locals
-        key, extra = names.get("key"), names.get("kwargs")
-        window = extra.get("sliding_window") if isinstance(extra, dict) else None
-        if window is None:
-            window = getattr(names.get("module"), "sliding_window", None)
-        shape = getattr(key, "shape", None)
-        if type(window) is not int or window <= 0 or shape is None or len(shape) < 2:
-            return True
-        return not int(shape[-2]) >= window
-    finally:
-        del frame
+def _window_reached(frame: Any) -> bool:
+    """Whether ``frame`` is ``sdpa_attention_forward``'s and its keys reach its sliding window (the ``sliding_window``
+    keyword Mistral passes, else the layer's attribute): where eager's mask is materialized whatever its values."""
+    if frame is None or frame.f_code.co_name != "sdpa_attention_forward":
+        return False
+    names = frame.f_locals
+    key, extra = names.get("key"), names.get("kwargs")
+    window = extra.get("sliding_window") if isinstance(extra, dict) else None
+    if window is None:
+        window = getattr(names.get("module"), "sliding_window", None)
+    shape = getattr(key, "shape", None)
+    if type(window) is not int or window <= 0 or shape is None or len(shape) < 2:
+        return False
+    return int(shape[-2]) >= window
+
+
+def _stand_in(original: Callable[[], bool], exporting: int) -> Callable[[], bool]:
+    """``is_torchdynamo_compiling`` for the export's thread: False (eager's answer, so ``pack_gqa``) where the caller's
+    keys reach its window, transformers' own answer elsewhere (True while exporting: ``repeat_kv``). Another thread
+    (an eager call beside the export, a ``torch.compile``) gets transformers' own answer always."""
+
+    def is_torchdynamo_compiling() -> bool:
+        if threading.get_ident() == exporting:
+            frame = sys._getframe(1)
+            try:
+                if _window_reached(frame):
+                    return False
+            finally:
+                del frame
+        return original()
+
+    return is_torchdynamo_compiling
 
 
 @contextlib.contextmanager
 def eager_sdpa_branch() -> Iterator[None]:
-    """Within: transformers' SDPA attention (if loaded) reads "not compiling" where eager's mask is materialized by
-    its window, so its export traces eager's branch there."""
+    """Within: transformers' SDPA attention (if loaded) reads "not compiling" in this thread where eager's mask is
+    materialized by its window, so its export traces eager's branch there."""
     mod = sys.modules.get(MODULE)
     original = getattr(mod, NAME, None) if mod is not None else None
     utils = sys.modules.get("transformers.utils.import_utils")
@@ -68,9 +84,10 @@ def eager_sdpa_branch() -> Iterator[None]:
     if original is None or original is not getattr(utils, NAME, None):
         yield
         return
-    setattr(mod, NAME, _eager_answer)
+    stand_in = _stand_in(original, threading.get_ident())
+    setattr(mod, NAME, stand_in)
     try:
         yield
     finally:
-        if getattr(mod, NAME, None) is _eager_answer:
+        if getattr(mod, NAME, None) is stand_in:
             setattr(mod, NAME, original)
