@@ -18,8 +18,9 @@ as eager's call does (False: ``pack_gqa``) where the calling frame's keys reach 
 elsewhere. Static: the query's length and the keys' are sizes our export fixes (the importer refuses symbolic
 sizes), and ``pack_gqa`` is a ``reshape``. Not matched (data-dependent, one program cannot hold both): a step below
 the window given an ``attention_mask``, which eager skips when it is all ones (``enable_gqa``, the program's rounding)
-and materializes when padded (``pack_gqa``: 6e-8 to 1.2e-7 off, as before). Not tried: a static cache's decode
-step, whose mask eager materializes always (``is_compileable``), which the frame does not show.
+and materializes when padded (``pack_gqa``: 6e-8 to 1.2e-7 off, as before). Not shown to the frame: a static
+cache's decode step, whose mask eager materializes always (``is_compileable``; a ``StaticCache`` argument is refused
+at export anyway).
 
 Only in the export's thread (an eager call in another thread meanwhile gets transformers' own answer). The
 name is put back after the export (a failed one too), unless something else replaced it meanwhile; transformers'
@@ -50,9 +51,9 @@ def _window_reached(frame: Any) -> bool:
     if window is None:
         window = getattr(names.get("module"), "sliding_window", None)
     shape = getattr(key, "shape", None)
-    if type(window) is not int or window <= 0 or shape is None or len(shape) < 2:
-        return False
-    return int(shape[-2]) >= window
+    if type(window) is not int or window <= 0 or shape is None or len(shape) < 2 or type(shape[-2]) is not int:
+        return False   # (a symbolic length: no guard added, the export's answer kept)
+    return shape[-2] >= window
 
 
 def _stand_in(original: Callable[[], bool], exporting: int) -> Callable[[], bool]:
