@@ -312,6 +312,7 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     from .process_settings import process_settings, restore_process_settings
     from .python_state import PythonPlace, python_state, undo_python_changes
     from .registries import registry_snapshots, restore_registries
+    from .sdpa_branch import eager_sdpa_branch
     from .settings import settings_objects
     from .tensor_attrs import restore_tensor_attributes, tensor_attribute_values
     from .value_reads import watch_value_reads
@@ -379,12 +380,14 @@ def _load_program(module: Any, example_inputs: tuple, kwargs: dict | None, *, st
     draws = HostDraws(read=True)
     hook_results = (hook_results_watched(torch, module) if exported is None else contextlib.nullcontext([]))
     handlers_built = dynamo_handlers_built()   # (Dynamo's table of torch functions: not to be keyed by the watches')
+    # (transformers' SDPA attention traced down eager's ``pack_gqa`` branch for a one-token query, round 76)
+    sdpa_watch = eager_sdpa_branch() if call_watched else contextlib.nullcontext()
     try:
         with (watch_default_dtype_reads(torch) as reads, writes_watch as writes, modes_watch as modes,
               reads_watch as (object_reads, watched), state_watch as call_state, draws_watch as draws,
               layout_watch as layouts, fast_watch, hook_results as hook_changes,
               hooks_tracked(torch, module, tracked) as hooks_only, values_watch as value_reads,
-              disables_watch):
+              disables_watch, sdpa_watch):
             ep, graph, trace = trace_torch(source, example_inputs, kwargs=kwargs, strict=strict, name=name,
                                            lower_vmap=True)
             traced.append(ep)
