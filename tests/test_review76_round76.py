@@ -49,3 +49,44 @@ def test_an_inplace_cont_of_an_odd_number_of_f16_elements_runs_in_place(monkeypa
     assert node_launches(g, {"h2": 4096, "h3": 4096}.get, g.node_index["c2"], 132) == []
     with pytest.raises(KernelError, match=r"node 'c2': CONT of 6 bytes, not whole words, with its output over"):
         node_launches(g, {"h2": 4096, "h3": 4098}.get, g.node_index["c2"], 132)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("affine", [True, False])
+def test_a_public_native_batch_norm_of_mixed_types_whose_statistics_nobody_reads_runs_as_eager(dtype, affine):
+    """``torch.native_batch_norm(x, w, b, rm, rv, False, ...)[0]`` of an f16/bf16 ``x`` with f32 statistics: eager's
+    CPU kernel runs it (its statistics in f32), the export's fake kernel says the input's dtype, and the statistics are
+    planned though nothing reads them; round 76 cast them for the private batch-norm ops alone, so every call failed
+    ("expected scalar type Float but found Half"). Unread, they are cast too, and the call is eager's bit for bit;
+    returned, they are not (they would come back in the export's dtype): refused as before, never silently other."""
+    torch = pytest.importorskip("torch")
+    from aten_changes import compile_cpu
+    from torch import nn
+
+    from runtime.aten.errors import AtenExecutorError
+
+    class BN(nn.Module):
+        def __init__(self, all_results: bool):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.all = all_results
+            self.register_buffer("rm", torch.randn(3, generator=g))
+            self.register_buffer("rv", torch.rand(3, generator=g) + 0.5)
+            self.w = nn.Parameter(torch.randn(3, generator=g), requires_grad=False) if affine else None
+            self.b = nn.Parameter(torch.randn(3, generator=g), requires_grad=False) if affine else None
+
+        def forward(self, x):
+            r = torch.native_batch_norm(x, self.w, self.b, self.rm, self.rv, False, 0.1, 1e-5)
+            return r if self.all else r[0]
+
+    x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1)).to(getattr(torch, dtype))
+    m = BN(False)
+    got, want = compile_cpu(m, x)(x), m(x)
+    assert got.dtype == want.dtype and torch.equal(got, want)
+    m = BN(True)
+    try:
+        got = compile_cpu(m, x)(x)
+    except AtenExecutorError:
+        return
+    want = m(x)
+    assert [t.dtype for t in got] == [t.dtype for t in want] and torch.equal(got[0], want[0])
