@@ -188,7 +188,7 @@ def test_a_cont_of_an_odd_number_of_f16_elements_is_a_byte_copy(monkeypatch, ali
     assert [ln.kernel for ln in node_launches(g, addr, g.node_index["c"], 132)] == [MEMCPY]
     with pytest.raises(KernelError, match=r"node 'c2': CONT of 6 bytes, not whole words, with its output over its "
                                           r"input"):
-        node_launches(g, lambda t: 4096 if t in ("h2", "h3") else 8192, g.node_index["c2"], 132)
+        node_launches(g, {"h2": 4096, "h3": 4098}.get, g.node_index["c2"], 132)
 
 
 def test_a_ctrl_c_in_a_runtime_tool_is_one_line_and_status_130(monkeypatch, capsys):

@@ -397,7 +397,7 @@ def _lower(torch, program: Program, n, views: Mapping[str, Any], ctx: Target) ->
             return _lower_graded(torch, program, n, op, args, kwargs, out_views, tensor_outs, len(out_vals), ctx,
                                  name, side)
         return _lower_result(torch, n.name, op, args, kwargs, out_views, tensor_outs, len(out_vals),
-                             ctx, name, side)
+                             ctx, name, side, stats_unread=_results_unread(n, (1, 2)))
     except AtenExecutorError:
         raise
     except Exception as exc:
@@ -1531,12 +1531,13 @@ def _hidden_copies(out_op, autogen: frozenset[str]) -> int:
 
 def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_vals: int, ctx: Target,
                   name: str, side: Mapping[str, Any] | None = None, grad_mask: tuple | None = None,
-                  built: tuple = ()) -> Launch:
+                  built: tuple = (), stats_unread: bool = False) -> Launch:
     """A functional op writing ``out_views``: an exact lowering, its out= overload, or run + copy.
     ``side``: planned views for the side results its kernel writes (role -> view). ``grad_mask``: (slot, value)
     of each operand whose ``requires_grad`` picks the CPU kernel (``grad_masks.grad_slots``): run + copy, each
     operand passed as requiring grad where eager's does (``built``'s, of weights, under grad mode; at a call where a
-    caller's input requires grad, those ``caller_grad.graded`` names)."""
+    caller's input requires grad, those ``caller_grad.graded`` names). ``stats_unread``: the node's results 1 and 2
+    are read by nothing (``_results_unread``): a public batch norm's statistics may then be cast (``_mixed_stats``)."""
     base = _base(op)
     if hasattr(op, "_schema"):
         names = [a.name for a in op._schema.arguments]
@@ -1561,7 +1562,7 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
         eager_folds = matmul_out_differs(torch, args[0], args[1].t())
     empty_refused = ((base, getattr(op, "_overloadname", None)) in _EMPTY_REFUSED and len(args) >= 1
                      and isinstance(args[0], torch.Tensor) and args[0].numel() == 0)
-    cast_stats = _mixed_stats(torch, base, args, ctx.device_type)
+    cast_stats = _mixed_stats(torch, base, args, ctx.device_type, stats_unread)
     if (len(tensor_outs) == n_vals and hasattr(target, "_schema") and not eager_folds and base not in _OUTS_APART
             and grad_mask is None and not empty_refused and not cast_stats):
         out_op, names = _find_out(torch, target, n_vals)
@@ -1603,18 +1604,35 @@ def _lower_result(torch, node: str, op, args, kwargs, out_views, tensor_outs, n_
     return Launch(node, name, "copy", run, len(out_views))
 
 
-def _mixed_stats(torch, base: str, args: tuple, device_type: str) -> bool:
-    """Whether a batch-norm node (``_BN_STATS_OPS``) is a CPU mixed-type one: an f16/bf16 input with running
-    statistics of another dtype. Why: its kernel makes the saved statistics in the statistics' dtype (f32), the
-    export's fake kernel said the input's, and the planned slots were refused at every call ("Expected out tensor to
-    have dtype float, but got c10::Half" from the ``out=`` form; "the op's fake implementation disagrees with its
-    kernel" run functionally) where eager runs it (round 76: a half network with f32 BatchNorms in a functionalized
-    program, a ``no_grad`` block writing a buffer). Run functionally, those two are cast into their slots."""
-    if device_type != "cpu" or base not in _BN_STATS_OPS or len(args) < 4:
+def _mixed_stats(torch, base: str, args: tuple, device_type: str, stats_unread: bool = False) -> bool:
+    """Whether a batch-norm node (``_BN_STATS_OPS``; the public ``native_batch_norm`` where its statistics are read
+    by nothing, ``stats_unread``) is a CPU mixed-type one: an f16/bf16 input with running statistics of another
+    dtype. Why: its kernel makes the saved statistics in the statistics' dtype (f32), the export's fake kernel said
+    the input's, and the planned slots were refused at every call ("Expected out tensor to have dtype float, but got
+    c10::Half" from the ``out=`` form; "the op's fake implementation disagrees with its kernel" run functionally)
+    where eager runs it (round 76: a half network with f32 BatchNorms in a functionalized program, a ``no_grad``
+    block writing a buffer; its review: ``torch.native_batch_norm(x, ...)[0]``, whose unread statistics are planned
+    all the same). Run functionally, those two are cast into their slots. A public op whose statistics a caller gets
+    is left as it is: cast, they would come back in the export's dtype, not eager's."""
+    if device_type != "cpu" or len(args) < 4 or not (
+            base in _BN_STATS_OPS or (base == "native_batch_norm" and stats_unread)):
         return False
     x, rm = args[0], args[3]
     return (isinstance(x, torch.Tensor) and isinstance(rm, torch.Tensor)
             and x.dtype in (torch.float16, torch.bfloat16) and rm.dtype != x.dtype)
+
+
+def _results_unread(n, results: tuple[int, ...]) -> bool:
+    """Whether fx node ``n``'s results at the positions ``results`` are read by nothing: no ``getitem`` of one of
+    them has a user (the program's output counts as one), and ``n`` itself is read only through ``getitem``."""
+    import operator
+
+    for u in n.users:
+        if u.op != "call_function" or u.target is not operator.getitem:
+            return False
+        if len(u.args) > 1 and u.args[1] in results and u.users:
+            return False
+    return True
 
 
 def _repeats(v: Any) -> bool:
