@@ -1,0 +1,103 @@
+"""Round 76 (api76): the library under threads, forks, copies and pickles.
+
+- ``_gc.paused`` in a forked child: a child forked while another thread was inside a pause ran its whole life with
+  automatic garbage collection off, and one forked while another thread held the pause's lock hung at its first plan.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from memplan import _gc
+
+
+def _child_status(pid: int) -> int:
+    """The forked child's exit code, killing it after a bounded wait (a hang is the defect, not a time)."""
+    for _ in range(300):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -2
+
+
+def _forked_beside(hold, child) -> int:
+    """Fork while another thread runs ``hold(started, release)`` (it sets ``started`` and waits for ``release``);
+    the child runs ``child()`` (its exit code: 0 for success) and leaves at once (no pytest teardown there)."""
+    started, release = threading.Event(), threading.Event()
+    t = threading.Thread(target=hold, args=(started, release), daemon=True)
+    t.start()
+    try:
+        assert started.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(child())
+            except BaseException:
+                os._exit(3)
+        return _child_status(pid)
+    finally:
+        release.set()
+        t.join(10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_child_forked_during_another_threads_pause_collects_again():
+    """A worker forked while another thread plans: its automatic collection is back on (it was off for good: the
+    pausing thread never runs in the child), and its own pauses put it back after them."""
+    before = gc.get_threshold()
+    assert before[0] != 0
+
+    @_gc.paused
+    def planning(started, release):
+        started.set()
+        release.wait(10)
+
+    def child() -> int:
+        if gc.get_threshold() != before:
+            return 1
+        _gc.paused(lambda: None)()
+        return 0 if gc.get_threshold() == before else 2
+
+    assert _forked_beside(planning, child) == 0
+    assert gc.get_threshold() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_child_forked_while_another_thread_held_the_pause_lock_does_not_hang():
+    def holding(started, release):
+        with _gc._lock:
+            started.set()
+            release.wait(10)
+
+    def child() -> int:
+        signal.alarm(5)   # (a hang ends the child with SIGALRM: a status other than 0)
+        _gc.paused(lambda: None)()
+        return 0
+
+    assert _forked_beside(holding, child) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_forking_thread_keeps_its_own_pause_in_the_child():
+    """A fork taken inside a pause of the forking thread itself: the child still runs that pause (collection off
+    until it leaves it), then has the thresholds back."""
+    before = gc.get_threshold()
+
+    @_gc.paused
+    def inside() -> int:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if gc.get_threshold()[0] == 0 and _gc._depth == 1 else 1)
+        return _child_status(pid)
+
+    assert inside() == 0
+    assert gc.get_threshold() == before and _gc._depth == 0
