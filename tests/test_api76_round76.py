@@ -2,6 +2,9 @@
 
 - ``_gc.paused`` in a forked child: a child forked while another thread was inside a pause ran its whole life with
   automatic garbage collection off, and one forked while another thread held the pause's lock hung at its first plan.
+- Module-level locks held for a whole step (``EXPORT_LOCK`` for a torch export, the ``.pt2`` load lock, the minimalloc
+  CSV parse lock, ...): a child forked while another thread held one hung at its first import, load or parse
+  (``_forklocks``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import time
 
 import pytest
 
-from memplan import _gc
+from memplan import _forklocks, _gc
+from memplan.importers.torch.common import EXPORT_LOCK
+from memplan.io import minimalloc
 
 
 def _child_status(pid: int) -> int:
@@ -101,3 +106,50 @@ def test_forking_thread_keeps_its_own_pause_in_the_child():
 
     assert inside() == 0
     assert gc.get_threshold() == before and _gc._depth == 0
+
+
+def _holding(lock):
+    def hold(started, release):
+        with lock:
+            started.set()
+            release.wait(10)
+    return hold
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_child_forked_during_another_threads_csv_parse_can_parse():
+    def child() -> int:
+        signal.alarm(5)
+        table = minimalloc.parse_csv("id,lower,upper,size\nb0,0,3,4\n")
+        return 0 if table.ids == ("b0",) else 1
+
+    assert _forked_beside(_holding(minimalloc._FIELD_LIMIT_LOCK), child) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_child_forked_during_another_threads_export_can_export():
+    def child() -> int:
+        if not EXPORT_LOCK.acquire(timeout=5):
+            return 1
+        EXPORT_LOCK.release()
+        return 0
+
+    assert _forked_beside(_holding(EXPORT_LOCK), child) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_forking_thread_keeps_its_own_rlock_in_the_child():
+    """A fork from inside the thread's own hold of a registered RLock: the child's thread still holds it and lets go
+    of it (a lock made free under it would raise "cannot release un-acquired lock")."""
+    assert EXPORT_LOCK in _forklocks._LOCKS
+    with EXPORT_LOCK:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ok = EXPORT_LOCK._is_owned()
+                EXPORT_LOCK.release()
+                EXPORT_LOCK.acquire()   # (the ``with`` lets go of it again)
+                os._exit(0 if ok else 1)
+            except BaseException:
+                os._exit(2)
+    assert _child_status(pid) == 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
@@ -76,7 +77,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
 
 
 #: held while ``_fields_up_to`` has raised ``csv.field_size_limit``, one setting for the whole process
-_FIELD_LIMIT_LOCK = threading.Lock()
+_FIELD_LIMIT_LOCK = fork_safe(threading.Lock())
 
 
 @contextlib.contextmanager

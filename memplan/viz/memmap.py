@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._forklocks import fork_safe
 from .._interrupt import raise_if_interrupted
 from ..errors import MemplanError, check_option_names, counted
 from ..errors import short_repr as _short
@@ -101,7 +102,7 @@ def _drawing_style() -> Iterator[None]:
 #: held while ``_drawing_style`` has rcParams, matplotlib's one global settings dict, set to its defaults: two
 #: threads drawing at once each saved what the other had set, and the last to leave put matplotlib's defaults
 #: back for good (the calling program's own rcParams lost) and drew with the other's settings half-restored
-_STYLE_LOCK = threading.RLock()
+_STYLE_LOCK = fork_safe(threading.RLock())
 
 
 class _Once(logging.Filter):

@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 
+from ..._forklocks import fork_safe
 from ..._interrupt import raise_if_interrupted
 from ...errors import MemplanError
 from .. import first_line
@@ -636,7 +637,7 @@ _KEEPS_STORAGE = frozenset({"slice_scatter", "select_scatter", "diagonal_scatter
 #: global, the proxy mode's slot), so two threads exporting at once (``runtime.aten.compile`` of two modules) failed in
 #: torch ("ProxyTorchDispatchMode slot already occupied", "_EXPORT_MODULE_HIERARCHY must not be None", "Trying to pop
 #: empty mode stack"), each naming its module as the failure. Reentrant: held by a caller around its own exports
-EXPORT_LOCK = threading.RLock()
+EXPORT_LOCK = fork_safe(threading.RLock())
 
 
 def _target_name(target) -> str:

@@ -21,6 +21,7 @@ import threading
 import warnings
 from typing import Any
 
+from ..._forklocks import fork_safe
 from ...errors import InputFormatError, MemplanError
 from ...errors import short_repr as _short
 from ...files import check_opened, check_readable, open_input
@@ -356,7 +357,7 @@ def return_types_named(torch: Any):
 
 
 #: held while ``return_types_named`` changes torch's registry (two loads at once would restore each other's)
-_RETURN_TYPES = threading.RLock()
+_RETURN_TYPES = fork_safe(threading.RLock())
 
 
 def _inverted_range(path: str) -> str | None:
@@ -816,4 +817,4 @@ def _torch_cache_dir(given: str | None) -> str:
 #: at its end: a load in a second thread found the first's stand-ins, so when the first ended the second ran on
 #: unguarded (a pickled object in its archive unpickled, its code run) and then put the first's stand-ins back for
 #: good (every later ``torch.load`` of the process weights-only, the loggers' records lost, warnings off)
-_LOADS = threading.Lock()
+_LOADS = fork_safe(threading.Lock())
