@@ -5,12 +5,15 @@
 - Module-level locks held for a whole step (``EXPORT_LOCK`` for a torch export, the ``.pt2`` load lock, the minimalloc
   CSV parse lock, ...): a child forked while another thread held one hung at its first import, load or parse
   (``_forklocks``).
+- Exceptions copied or pickled (a worker process re-raises them in the parent) keep their message and fields.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
+import pickle
 import signal
 import threading
 import time
@@ -153,3 +156,13 @@ def test_forking_thread_keeps_its_own_rlock_in_the_child():
             except BaseException:
                 os._exit(2)
     assert _child_status(pid) == 0
+
+
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))])
+def test_written_buffer_refusal_survives_a_copy_or_pickle(how):
+    from memplan.importers.torch.int_buffers import WrittenBuffer
+
+    e = WrittenBuffer(["enc.stride", "dec.pad"])
+    e2 = how(e)
+    assert type(e2) is WrittenBuffer and str(e2) == str(e) and e2.paths == ["enc.stride", "dec.pad"]
+    assert e2.refusal("x") == e.refusal("x")
