@@ -5,6 +5,7 @@
 - Module-level locks held for a whole step (``EXPORT_LOCK`` for a torch export, the ``.pt2`` load lock, the minimalloc
   CSV parse lock, ...): a child forked while another thread held one hung at its first import, load or parse
   (``_forklocks``).
+- ``Lifetimes`` and ``io.minimalloc.CsvTable`` compare and hash by value (``==`` raised numpy's ValueError).
 - Exceptions copied or pickled (a worker process re-raises them in the parent) keep their message and fields.
 """
 
@@ -166,3 +167,26 @@ def test_written_buffer_refusal_survives_a_copy_or_pickle(how):
     e2 = how(e)
     assert type(e2) is WrittenBuffer and str(e2) == str(e) and e2.paths == ["enc.stride", "dec.pad"]
     assert e2.refusal("x") == e.refusal("x")
+
+
+def test_lifetimes_compare_and_hash_by_value():
+    import memplan
+    from memplan import examples
+    from memplan.lifetimes import compute_lifetimes
+
+    g = examples.views_inplace()
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    a, b = compute_lifetimes(g, hb), compute_lifetimes(g, hb)
+    for other in (b, pickle.loads(pickle.dumps(a)), copy.deepcopy(a)):
+        assert a == other and hash(a) == hash(other)
+    other_graph = examples.chain()
+    c = compute_lifetimes(other_graph, memplan.build_happens_before(other_graph, memplan.serial_schedule(other_graph)))
+    assert a != c
+
+
+def test_csv_tables_compare_and_hash_by_value():
+    text = "id,lower,upper,size\nb0,0,3,4\nb1,1,2,8\n"
+    a, b = minimalloc.parse_csv(text), minimalloc.parse_csv(text)
+    assert a == b and hash(a) == hash(b) and a == pickle.loads(pickle.dumps(a))
+    assert a != minimalloc.parse_csv(text.replace(",8", ",16"))
+    assert len(repr(minimalloc.parse_csv("id,lower,upper,size\n" + "".join(f"b{i},0,1,1\n" for i in range(500))))) < 20000

@@ -31,7 +31,7 @@ from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
-from ..values import bounded_repr
+from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -40,10 +40,12 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 MAX_VALUE = 1 << 63
 
 
-@bounded_repr   # (a 20,000-row table printed 0.8 MB)
+@by_value   # (its bounded repr: a 20,000-row table printed 0.8 MB)
 @dataclass(frozen=True)
 class CsvTable:
-    """The rows of a minimalloc CSV, kept as text so the output repeats the input columns."""
+    """The rows of a minimalloc CSV, kept as text so the output repeats the input columns. ``==`` and ``hash`` by
+    value (``values.by_value``): the generated ones compared the arrays with ``==``, so ``parse_csv(t) ==
+    parse_csv(t)`` raised numpy's "truth value of an array is ambiguous" ValueError (round 76)."""
 
     path: str
     header: tuple[str, ...]
