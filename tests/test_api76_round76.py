@@ -6,6 +6,8 @@
   CSV parse lock, ...): a child forked while another thread held one hung at its first import, load or parse
   (``_forklocks``).
 - ``Lifetimes`` and ``io.minimalloc.CsvTable`` compare and hash by value (``==`` raised numpy's ValueError).
+- ``warnings.catch_warnings`` blocks of two threads (ONNX imports at once) overlapped, and the first's
+  ``simplefilter("ignore")`` stayed on the process for good (``_warnblock``).
 - Exceptions copied or pickled (a worker process re-raises them in the parent) keep their message and fields.
 """
 
@@ -18,6 +20,7 @@ import pickle
 import signal
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -190,3 +193,46 @@ def test_csv_tables_compare_and_hash_by_value():
     assert a == b and hash(a) == hash(b) and a == pickle.loads(pickle.dumps(a))
     assert a != minimalloc.parse_csv(text.replace(",8", ",16"))
     assert len(repr(minimalloc.parse_csv("id,lower,upper,size\n" + "".join(f"b{i},0,1,1\n" for i in range(500))))) < 20000
+
+
+def test_overlapping_warning_blocks_of_two_threads_leave_the_filters_as_they_were(monkeypatch):
+    """Thread A folds an ONNX node (its evaluator silenced) while thread B draws (the memory map's glyph filter): B's
+    block no longer starts inside A's, so B cannot put back, on leaving last, the "ignore" filter A had on."""
+    import numpy as np
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    from memplan.importers.onnx import fold
+    from memplan.viz import memmap
+
+    before = list(warnings.filters)
+    a_inside, a_go, b_inside, b_go = (threading.Event() for _ in range(4))
+    run = ReferenceEvaluator.run
+
+    def held_run(self, *args, **kwargs):
+        a_inside.set()
+        a_go.wait(10)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReferenceEvaluator, "run", held_run)
+
+    def a():
+        fold._evaluate(helper.make_node("Relu", ["x"], ["y"]), [np.ones(2, np.float32)], {"": 17})
+
+    def b():
+        with memmap._no_glyph_warnings():
+            b_inside.set()
+            b_go.wait(10)
+
+    ta = threading.Thread(target=a, daemon=True)
+    ta.start()
+    assert a_inside.wait(10)
+    tb = threading.Thread(target=b, daemon=True)
+    tb.start()
+    b_inside.wait(0.3)   # (set at once without the lock; with it, B waits for A)
+    a_go.set()
+    ta.join(10)
+    b_go.set()
+    tb.join(10)
+    assert not ta.is_alive() and not tb.is_alive()
+    assert warnings.filters == before

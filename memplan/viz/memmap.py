@@ -25,6 +25,7 @@ import numpy as np
 
 from .._forklocks import fork_safe
 from .._interrupt import raise_if_interrupted
+from .._warnblock import warnings_caught
 from ..errors import MemplanError, check_option_names, counted
 from ..errors import short_repr as _short
 from ..files import is_stdout, output_path
@@ -304,7 +305,7 @@ def _no_glyph_warnings() -> Iterator[None]:
     """Silence matplotlib's "Glyph N missing from font(s)" warnings: ids, graph names and titles are the
     user's text in any script, the box then shows the font's placeholder, and the warning (two lines with a
     source line each, once per glyph and per layout pass) went to stderr even under ``memplan draw -q``."""
-    with warnings.catch_warnings():
+    with warnings_caught(ignore=False):
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         yield
 

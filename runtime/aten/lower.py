@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memplan._forklocks import fork_safe
+from memplan._warnblock import warnings_caught
 from memplan.importers.quiet import logger_off
 from memplan.importers.torch import body_reach, written_args
 
@@ -1493,10 +1494,8 @@ def _resize_warnings_off(torch):
     import os
     import sys
     import tempfile
-    import warnings
 
-    with warnings.catch_warnings(), _STDERR_LOCK:
-        warnings.simplefilter("ignore")
+    with warnings_caught(), _STDERR_LOCK:
         try:
             sys.stderr.flush()
             saved = os.dup(2)

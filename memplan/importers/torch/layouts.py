@@ -11,9 +11,9 @@ import contextlib
 import math
 import operator
 import re
-import warnings
 from typing import Any
 
+from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .. import first_line
@@ -625,8 +625,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         mode = modes[hop]
 
         def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
-            with mode, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with mode, warnings_caught():
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
                 made = n.target(*args, **kwargs)
                 again = _ambient_dtype(torch, n, kwargs, outs[0], made)
@@ -691,8 +690,7 @@ def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     try:
-        with FakeTensorMode(shape_env=ShapeEnv()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with FakeTensorMode(shape_env=ShapeEnv()), warnings_caught():
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
             made = n.target(*args, **kwargs)
     except Exception:  # noqa: BLE001 - no answer: every dimension may be the op's choice

@@ -18,10 +18,10 @@ import re
 import sys
 import tempfile
 import threading
-import warnings
 from typing import Any
 
 from ..._forklocks import fork_safe
+from ..._warnblock import warnings_caught
 from ...errors import InputFormatError, MemplanError
 from ...errors import short_repr as _short
 from ...files import check_opened, check_readable, open_input
@@ -203,8 +203,7 @@ def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
         if module in sys.modules:
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings_caught():
                 importlib.import_module(module)
         except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
