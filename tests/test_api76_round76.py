@@ -8,6 +8,8 @@
 - ``Lifetimes`` and ``io.minimalloc.CsvTable`` compare and hash by value (``==`` raised numpy's ValueError).
 - ``warnings.catch_warnings`` blocks of two threads (ONNX imports at once) overlapped, and the first's
   ``simplefilter("ignore")`` stayed on the process for good (``_warnblock``).
+- torch's default dtype, changed for a record check (``layouts._under_default_dtype``) in two threads at once, was
+  left at the first's for good.
 - Exceptions copied or pickled (a worker process re-raises them in the parent) keep their message and fields.
 """
 
@@ -236,3 +238,36 @@ def test_overlapping_warning_blocks_of_two_threads_leave_the_filters_as_they_wer
     tb.join(10)
     assert not ta.is_alive() and not tb.is_alive()
     assert warnings.filters == before
+
+
+def test_overlapping_default_dtype_blocks_leave_the_default_as_it_was():
+    """A's block changes the default, B's starts inside it and leaves last: without the lock B put back A's dtype."""
+    torch = pytest.importorskip("torch")
+    from memplan.importers.torch import layouts
+
+    before = torch.get_default_dtype()
+    a_inside, a_go, b_inside, b_go = (threading.Event() for _ in range(4))
+
+    def held(inside, go):
+        def run():
+            inside.set()
+            go.wait(10)
+            return [1]
+        return run
+
+    ta = threading.Thread(target=layouts._under_default_dtype, args=(torch, torch.float64, held(a_inside, a_go)),
+                          daemon=True)
+    ta.start()
+    assert a_inside.wait(10)
+    tb = threading.Thread(target=layouts._under_default_dtype, args=(torch, torch.float16, held(b_inside, b_go)),
+                          daemon=True)
+    tb.start()
+    b_inside.wait(0.3)   # (inside at once without the lock; with it, B waits for A)
+    a_go.set()
+    ta.join(10)
+    b_go.set()
+    tb.join(10)
+    assert not ta.is_alive() and not tb.is_alive()
+    after = torch.get_default_dtype()
+    torch.set_default_dtype(before)   # (for the tests after this one, where it failed)
+    assert after == before

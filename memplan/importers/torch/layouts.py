@@ -11,8 +11,10 @@ import contextlib
 import math
 import operator
 import re
+import threading
 from typing import Any
 
+from ..._forklocks import fork_safe
 from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from ...errors import short_repr as _short
@@ -881,16 +883,25 @@ def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
     Why: ``_check_recorded_results`` runs each op in this process, whose default dtype may not be the trace's: a
     program exported under float32 recorded ``torch.arange(4) / 4`` as float32, and imported where
     ``torch.set_default_dtype(torch.float64)`` was set (a program in memory too) it was refused as "corrupted or
-    edited" ("records its result as float32 [4] ..., but the op makes float64 [4]")."""
-    old = torch.get_default_dtype()
-    try:
-        torch.set_default_dtype(dtype)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-    try:
-        return run()
-    finally:
-        torch.set_default_dtype(old)
+    edited" ("records its result as float32 [4] ..., but the op makes float64 [4]").
+
+    Under ``_DEFAULT_DTYPE_LOCK``: the default is one for the process, and two imports' blocks that overlapped (threads)
+    put back each other's, the last out the first's ``dtype``, so the process kept float64 (or float16) as its
+    default for good (round 76)."""
+    with _DEFAULT_DTYPE_LOCK:
+        old = torch.get_default_dtype()
+        try:
+            torch.set_default_dtype(dtype)
+        except (TypeError, ValueError, RuntimeError):
+            return None
+        try:
+            return run()
+        finally:
+            torch.set_default_dtype(old)
+
+
+#: held while ``_under_default_dtype`` has torch's default dtype changed
+_DEFAULT_DTYPE_LOCK = fork_safe(threading.RLock())
 
 
 #: the dtypes ``torch.set_default_dtype`` takes, and the complex ones each makes a complex result (``full`` of ``1j``)
