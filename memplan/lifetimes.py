@@ -29,6 +29,7 @@ from .graph import Graph, check_graph
 from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound, subset_lower_bound
 from .schedule import HappensBefore
 from .streamtable import StreamTable
+from .values import by_value
 
 #: the per-stream tables (buffers x streams: the largest arrays of a plan at many streams) hold positions
 #: within a stream, so 32 bits: 50,000 buffers on 1024 streams took 1.7 GB in int64
@@ -36,9 +37,14 @@ SEQ = np.int32
 NEVER = SEQ(np.iinfo(SEQ).max)
 
 
+@by_value
 @dataclass(frozen=True)
 class Lifetimes:
-    """Per planned root: accesses and happens-before thresholds (arrays indexed by buffer)."""
+    """Per planned root: accesses and happens-before thresholds (arrays indexed by buffer).
+
+    ``==`` and ``hash`` by value (``values.by_value``), as the other public dataclasses: the generated ones compared
+    the arrays with ``==``, so ``lt == compute_lifetimes(g, hb)`` (or a pickled copy) raised numpy's "truth value of
+    an array is ambiguous" ValueError and ``hash`` a TypeError (round 76)."""
 
     roots: np.ndarray          # buffer -> graph tensor index
     acc_ptr: np.ndarray        # CSR over accessing nodes (graph node indices)

@@ -21,7 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-_LOCK = threading.Lock()
+from .._forklocks import fork_safe
+
+_LOCK = fork_safe(threading.Lock())
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
@@ -30,7 +31,7 @@ from ..problem import BufferProblem, Solution
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
-from ..values import bounded_repr
+from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
@@ -39,10 +40,12 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 MAX_VALUE = 1 << 63
 
 
-@bounded_repr   # (a 20,000-row table printed 0.8 MB)
+@by_value   # (its bounded repr: a 20,000-row table printed 0.8 MB)
 @dataclass(frozen=True)
 class CsvTable:
-    """The rows of a minimalloc CSV, kept as text so the output repeats the input columns."""
+    """The rows of a minimalloc CSV, kept as text so the output repeats the input columns. ``==`` and ``hash`` by
+    value (``values.by_value``): the generated ones compared the arrays with ``==``, so ``parse_csv(t) ==
+    parse_csv(t)`` raised numpy's "truth value of an array is ambiguous" ValueError (round 76)."""
 
     path: str
     header: tuple[str, ...]
@@ -76,7 +79,7 @@ def parse_csv(text: str, path: str = "<csv>") -> CsvTable:
 
 
 #: held while ``_fields_up_to`` has raised ``csv.field_size_limit``, one setting for the whole process
-_FIELD_LIMIT_LOCK = threading.Lock()
+_FIELD_LIMIT_LOCK = fork_safe(threading.Lock())
 
 
 @contextlib.contextmanager

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._forklocks import fork_safe
 from .._interrupt import raise_if_interrupted
+from .._warnblock import warnings_caught
 from ..errors import MemplanError, check_option_names, counted
 from ..errors import short_repr as _short
 from ..files import is_stdout, output_path
@@ -101,7 +103,7 @@ def _drawing_style() -> Iterator[None]:
 #: held while ``_drawing_style`` has rcParams, matplotlib's one global settings dict, set to its defaults: two
 #: threads drawing at once each saved what the other had set, and the last to leave put matplotlib's defaults
 #: back for good (the calling program's own rcParams lost) and drew with the other's settings half-restored
-_STYLE_LOCK = threading.RLock()
+_STYLE_LOCK = fork_safe(threading.RLock())
 
 
 class _Once(logging.Filter):
@@ -303,7 +305,7 @@ def _no_glyph_warnings() -> Iterator[None]:
     """Silence matplotlib's "Glyph N missing from font(s)" warnings: ids, graph names and titles are the
     user's text in any script, the box then shows the font's placeholder, and the warning (two lines with a
     source line each, once per glyph and per layout pass) went to stderr even under ``memplan draw -q``."""
-    with warnings.catch_warnings():
+    with warnings_caught(ignore=False):
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         yield
 

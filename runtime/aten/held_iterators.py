@@ -15,6 +15,8 @@ import sys
 import warnings
 from typing import Any
 
+from memplan._warnblock import warnings_caught
+
 #: how many entries of one list, tuple or dict attribute ``held_iterators`` looks at
 _ITERATORS_PER_CONTAINER = 512
 
@@ -78,7 +80,7 @@ def _itertools_position(it: Any, depth: int) -> Any:
     if kind in ("cycle", "_tee") and sys.version_info < (3, 14):   # (their index: ``__reduce__`` alone tells it)
         with contextlib.ExitStack() as stack:
             if sys.version_info >= (3, 12):   # (no warning to take off before: 25 us a read saved)
-                stack.enter_context(warnings.catch_warnings())
+                stack.enter_context(warnings_caught(ignore=False))
                 warnings.simplefilter("ignore", DeprecationWarning)
             with contextlib.suppress(Exception):
                 return (kind, _position_part(it.__reduce__(), depth))

@@ -33,6 +33,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from memplan._forklocks import fork_safe
+
 #: the getters set on ``torch.Tensor`` while any export watches: name -> what ``torch.Tensor`` held (``_INHERITED``:
 #: nothing of its own, deleted again)
 _PATCHED: dict[str, Any] = {}
@@ -44,7 +46,7 @@ _OURS: dict[str, Any] = {}
 #: the ``value_reads.NumberReads`` of every watching block running (all threads), for the reads of threads that
 #: watch nothing
 _BLOCKS: list[Any] = []
-_LOCK = threading.Lock()
+_LOCK = fork_safe(threading.Lock())
 
 
 def add_block(reads: Any) -> None:

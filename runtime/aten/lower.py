@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from memplan._forklocks import fork_safe
+from memplan._warnblock import warnings_caught
 from memplan.importers.quiet import logger_off
 from memplan.importers.torch import body_reach, written_args
 
@@ -1471,7 +1473,7 @@ def _out_stays_in_its_bytes(torch, op, out_op, out_names, args, kwargs, out_view
 
 
 #: held while a probe's stderr is redirected (``_resize_warnings_off``): fd 2 is the process's, not a thread's
-_STDERR_LOCK = threading.RLock()
+_STDERR_LOCK = fork_safe(threading.RLock())
 
 
 @contextlib.contextmanager
@@ -1492,10 +1494,8 @@ def _resize_warnings_off(torch):
     import os
     import sys
     import tempfile
-    import warnings
 
-    with warnings.catch_warnings(), _STDERR_LOCK:
-        warnings.simplefilter("ignore")
+    with warnings_caught(), _STDERR_LOCK:
         try:
             sys.stderr.flush()
             saved = os.dup(2)

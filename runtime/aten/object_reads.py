@@ -15,10 +15,12 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from memplan._forklocks import fork_safe
+
 from .torch_reads import _Token, passed_on, redone
 
 #: guards the classes ``watch_object_reads`` patches (``_patched_classes``), across threads
-_writes_lock = threading.RLock()   # (an RLock: ``redone`` lets go of a hold an interrupt left)
+_writes_lock = fork_safe(threading.RLock())   # (an RLock: ``redone`` lets go of a hold an interrupt left)
 
 
 class _Stacks(threading.local):

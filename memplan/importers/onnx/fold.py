@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
 from .node_checks import (
@@ -1416,15 +1417,13 @@ def _evaluate(n, inputs: list, opsets: dict[str, int]):
     (``axes`` an attribute) failed as Unsqueeze-13 and its shape computation was never folded (every
     tensor after it refused as unknown), and an op whose meaning changed would have been run by the wrong
     version's rules."""
-    import warnings
 
     import numpy as np
     from onnx import TypeProto, helper
     from onnx.reference import ReferenceEvaluator
 
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):  # a division by zero is its value's business
-            warnings.simplefilter("ignore")
+        with warnings_caught(), np.errstate(all="ignore"):  # a division by zero is its value's business
             ins = [v for v in dict.fromkeys(n.input) if v]
             graph = helper.make_graph([n], "fold", [helper.make_value_info(v, TypeProto()) for v in ins],
                                       [helper.make_value_info(o, TypeProto()) for o in n.output if o])

@@ -13,6 +13,7 @@ import os
 from collections.abc import Collection
 
 from ..._interrupt import raise_if_interrupted
+from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from .. import first_line
 from .common import ORT_DOMAIN, SMALL_INITIALIZER, _broadcast, _dtype_name, _node_ids, _show_type
@@ -148,11 +149,9 @@ def _ort_inferred(onnx, cls, m2, also: dict, known: dict | None = None,
         return {}
     cg.output.extend(onnx.ValueInfoProto(name=o) for o in dict.fromkeys(wanted))
     found: dict[str, tuple[int, tuple[int, ...]]] = {}
-    import warnings
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings_caught():
             inst._preprocess(cut)
             for _ in range(4):   # (it repeats a pass only to merge symbols, which it is not asked to)
                 if not inst.run_ or inst._infer_impl():

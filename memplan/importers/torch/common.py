@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import sys
 import threading
-import warnings
 
+from ..._forklocks import fork_safe
 from ..._interrupt import raise_if_interrupted
+from ..._warnblock import warnings_caught
 from ...errors import MemplanError
 from .. import first_line
 
@@ -586,8 +587,7 @@ def transformers_cache_registered(torch) -> None:
     if "transformers" not in sys.modules:
         return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings_caught():
             from transformers.cache_utils import DynamicCache
             if DynamicCache not in torch.utils._pytree.SUPPORTED_NODES:   # (else by transformers' exporter, the user...)
                 from transformers.integrations.executorch import register_dynamic_cache_export_support
@@ -595,8 +595,7 @@ def transformers_cache_registered(torch) -> None:
     except Exception:  # noqa: BLE001 - a transformers without it: torch's refusal names the class, and the advice stands
         return
     try:   # (an encoder-decoder's, T5's or BART's: its two DynamicCaches)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings_caught():
             from transformers.cache_utils import EncoderDecoderCache
         if EncoderDecoderCache not in torch.utils._pytree.SUPPORTED_NODES:
             _register_encoder_decoder_cache(torch, EncoderDecoderCache)
@@ -636,7 +635,7 @@ _KEEPS_STORAGE = frozenset({"slice_scatter", "select_scatter", "diagonal_scatter
 #: global, the proxy mode's slot), so two threads exporting at once (``runtime.aten.compile`` of two modules) failed in
 #: torch ("ProxyTorchDispatchMode slot already occupied", "_EXPORT_MODULE_HIERARCHY must not be None", "Trying to pop
 #: empty mode stack"), each naming its module as the failure. Reentrant: held by a caller around its own exports
-EXPORT_LOCK = threading.RLock()
+EXPORT_LOCK = fork_safe(threading.RLock())
 
 
 def _target_name(target) -> str:

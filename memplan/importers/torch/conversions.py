@@ -17,7 +17,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-_LOCK = threading.Lock()
+from ..._forklocks import fork_safe
+
+_LOCK = fork_safe(threading.Lock())
 _STATE: dict[str, Any] = {"depth": 0, "original": None, "threads": {}}
 
 

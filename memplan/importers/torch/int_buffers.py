@@ -156,6 +156,11 @@ class WrittenBuffer(GraphError):
         self.paths = paths
         super().__init__(f"buffer {paths[0]!r} is written in place while forward runs")
 
+    def __reduce__(self):
+        """Pickled (and copied) as its ``paths``: ``Exception`` rebuilds one from ``args``, its message, which
+        ``__init__`` read as the paths, so a copy named the message's first character as the buffer (round 76)."""
+        return type(self), (list(self.paths),), self.__dict__
+
     def refusal(self, message: str) -> str:
         """``message`` (the first export's refusal) with why the retry cannot stand: one line."""
         names = ", ".join(repr(p) for p in self.paths)

@@ -11,9 +11,11 @@ import contextlib
 import math
 import operator
 import re
-import warnings
+import threading
 from typing import Any
 
+from ..._forklocks import fork_safe
+from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from ...errors import short_repr as _short
 from .. import first_line
@@ -625,8 +627,7 @@ def _check_recorded_results(torch, graph_nodes: list, owner: Any = None) -> None
         mode = modes[hop]
 
         def run(n: Any = n, outs: list = outs, mode: Any = mode) -> list:
-            with mode, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with mode, warnings_caught():
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
                 made = n.target(*args, **kwargs)
                 again = _ambient_dtype(torch, n, kwargs, outs[0], made)
@@ -691,8 +692,7 @@ def _check_sizes_asserted(torch, n: Any, owner: Any) -> None:
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     try:
-        with FakeTensorMode(shape_env=ShapeEnv()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with FakeTensorMode(shape_env=ShapeEnv()), warnings_caught():
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: _fake_of(torch, a, owner))
             made = n.target(*args, **kwargs)
     except Exception:  # noqa: BLE001 - no answer: every dimension may be the op's choice
@@ -883,16 +883,25 @@ def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
     Why: ``_check_recorded_results`` runs each op in this process, whose default dtype may not be the trace's: a
     program exported under float32 recorded ``torch.arange(4) / 4`` as float32, and imported where
     ``torch.set_default_dtype(torch.float64)`` was set (a program in memory too) it was refused as "corrupted or
-    edited" ("records its result as float32 [4] ..., but the op makes float64 [4]")."""
-    old = torch.get_default_dtype()
-    try:
-        torch.set_default_dtype(dtype)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-    try:
-        return run()
-    finally:
-        torch.set_default_dtype(old)
+    edited" ("records its result as float32 [4] ..., but the op makes float64 [4]").
+
+    Under ``_DEFAULT_DTYPE_LOCK``: the default is one for the process, and two imports' blocks that overlapped (threads)
+    put back each other's, the last out the first's ``dtype``, so the process kept float64 (or float16) as its
+    default for good (round 76)."""
+    with _DEFAULT_DTYPE_LOCK:
+        old = torch.get_default_dtype()
+        try:
+            torch.set_default_dtype(dtype)
+        except (TypeError, ValueError, RuntimeError):
+            return None
+        try:
+            return run()
+        finally:
+            torch.set_default_dtype(old)
+
+
+#: held while ``_under_default_dtype`` has torch's default dtype changed
+_DEFAULT_DTYPE_LOCK = fork_safe(threading.RLock())
 
 
 #: the dtypes ``torch.set_default_dtype`` takes, and the complex ones each makes a complex result (``full`` of ``1j``)

@@ -18,9 +18,10 @@ import re
 import sys
 import tempfile
 import threading
-import warnings
 from typing import Any
 
+from ..._forklocks import fork_safe
+from ..._warnblock import warnings_caught
 from ...errors import InputFormatError, MemplanError
 from ...errors import short_repr as _short
 from ...files import check_opened, check_readable, open_input
@@ -202,8 +203,7 @@ def _known_libraries(torch: Any, f: Any) -> frozenset[str]:
         if module in sys.modules:
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings_caught():
                 importlib.import_module(module)
         except Exception:  # noqa: BLE001 - not installed, or not importable here: torch's refusal names the op or class
             continue
@@ -356,7 +356,7 @@ def return_types_named(torch: Any):
 
 
 #: held while ``return_types_named`` changes torch's registry (two loads at once would restore each other's)
-_RETURN_TYPES = threading.RLock()
+_RETURN_TYPES = fork_safe(threading.RLock())
 
 
 def _inverted_range(path: str) -> str | None:
@@ -816,4 +816,4 @@ def _torch_cache_dir(given: str | None) -> str:
 #: at its end: a load in a second thread found the first's stand-ins, so when the first ended the second ran on
 #: unguarded (a pickled object in its archive unpickled, its code run) and then put the first's stand-ins back for
 #: good (every later ``torch.load`` of the process weights-only, the loggers' records lost, warnings off)
-_LOADS = threading.Lock()
+_LOADS = fork_safe(threading.Lock())

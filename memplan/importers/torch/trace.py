@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from ..._forklocks import fork_safe
 from ...errors import GraphError, OptionError, plain_bool, positional_checked
 from ...errors import short_repr as _short
 from ...graph import DEFAULT_ALIGNMENT, Graph, check_alignment
@@ -504,7 +505,7 @@ def _decomposed(torch, ep: Any, decompose: Any) -> Any:
 
 
 #: (lock, {op: how many decompositions in flight listed it}) of ``_listed_as_effects``: torch's set is one per process
-_EFFECTS_LISTED: tuple[threading.Lock, Counter] = (threading.Lock(), Counter())
+_EFFECTS_LISTED: tuple[threading.Lock, Counter] = (fork_safe(threading.Lock()), Counter())
 
 
 @contextlib.contextmanager

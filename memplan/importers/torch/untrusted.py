@@ -14,9 +14,9 @@ import logging
 import os
 import pickle
 import re
-import warnings
 from typing import Any
 
+from ..._warnblock import warnings_caught
 from ...errors import InputFormatError
 from ...errors import short_repr as _short
 from .. import first_line
@@ -433,8 +433,7 @@ def _no_code_from(path: str):
     for (module, name, make), old in zip(swaps, saved_attrs):
         setattr(module, name, make(old))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # (the weights-only unpickler's "pickle protocol 4" note...)
+        with warnings_caught():   # (the weights-only unpickler's "pickle protocol 4" note...)
             yield
     finally:
         for (module, name, _), old in zip(swaps, saved_attrs):
