@@ -71,3 +71,53 @@ def test_the_bundled_views_example_sends_each_byte_once_over_two_devices():
     block = planned.plan.solver["split"]
     assert (block["copies"], block["copy_bytes"], block["cross_device_events"]) == (1, 4096, 1)
     assert planned.graph.tensor("m3@dev1").view_of == "m2@dev1"
+
+
+def _small_view_of_a_big_buffer_read_last() -> memplan.Graph:
+    """A 1 MiB buffer ``R`` read by the next node, and a 64-byte view of it read by the last: four nodes of equal
+    cost, so the balanced boundaries (after ``b`` or ``c``) copy that view and a 4 KiB activation."""
+    b = memplan.GraphBuilder("small_view", alignment=64)
+    b.input("x", 4096)
+    b.node("a", "OP", ["x"], [b.intermediate("R", 1 << 20)], cost=10)
+    b.tensor("Rv", 64, "intermediate", view_of="R", view_offset=0)
+    b.node("b", "OP", ["R"], [b.intermediate("s", 4096)], cost=10)
+    b.node("c", "OP", ["s"], [b.intermediate("u", 4096)], cost=10)
+    b.node("d", "OP", ["u", "Rv"], [b.output("y", 4096)], cost=10)
+    return b.build()
+
+
+def test_the_split_counts_a_view_read_after_a_boundary_as_its_own_bytes():
+    """The stage boundary is chosen by the bytes it copies; a view read after it counted its whole root's (1 MiB
+    for a 64-byte view), so the split took the boundary after ``a`` (stages of 10 and 30 us) and sent all of ``R``
+    (1,048,576 B), where the one after ``b`` balances (20 and 20 us) and sends 4,160 B."""
+    from memplan.devices import crossing_bytes, units_of
+
+    g = _small_view_of_a_big_buffer_read_last()
+    assert crossing_bytes(g, units_of(g)) == [1 << 20, 4096 + 64, 4096 + 64, 0]
+    planned = memplan.plan_graph(g, devices=2)
+    assert check(planned.graph, planned.plan) == []
+    assert planned.split.stage_cost_us == (20.0, 20.0)
+    assert planned.split.copy_bytes == 4096 + 64
+    assert sorted(n.inputs[0] for n in _copies(planned.graph)) == ["Rv", "s"]
+
+
+def test_crossing_bytes_of_a_long_view_chain_is_linear():
+    """A chain of 20,000 views each read once, the outermost last (a walk up the chain per read is quadratic): a
+    boundary after the producer copies that outermost view alone, which holds every other (and the input)."""
+    import time
+
+    b = memplan.GraphBuilder("deep_views", alignment=1)
+    b.input("x", 8)
+    b.node("p", "OP", ["x"], [b.intermediate("r", 20_001)])
+    parent, prev = "r", "x"
+    for i in range(20_000):
+        parent = b.tensor(f"v{i}", 20_000 - i, "intermediate", view_of=parent, view_offset=1)
+    for i in range(19_999, -1, -1):   # the innermost view first: each later reader reads a larger one
+        prev = b.node(f"n{i}", "OP", [f"v{i}", prev] if i % 2 else [f"v{i}"], [b.intermediate(f"o{i}", 1)])
+    g = b.build()
+    from memplan.devices import crossing_bytes, units_of
+
+    t0 = time.perf_counter()
+    out = crossing_bytes(g, units_of(g))
+    assert time.perf_counter() - t0 < 2.0
+    assert out[0] == 20_000 + 8   # v0 (not its root r, 20,001 B) and x

@@ -97,15 +97,45 @@ def shared_weights(graph: Graph, units: list[list[int]]) -> list[tuple[int, list
 
 
 def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
-    """Per unit ``i``: bytes of arena roots that a stage boundary after unit ``i`` would copy (written at
-    or before ``i`` — or, for inputs, first read there — and read after it)."""
+    """Per unit ``i``: bytes that a stage boundary after unit ``i`` would copy: each tensor of an arena root written
+    at or before ``i`` (or, for inputs, first read there) and read after it, as ``insert_copies`` copies it — a view
+    as its own bytes, and not at all where a tensor above it on its view chain is read after ``i`` too (that one's
+    copy holds it). Why not the root's bytes wherever any view of it is read later (as before): a 64-byte view of a
+    1 MiB buffer read after a boundary counted 1 MiB, so the split took a boundary that copied 1 MiB (and balanced
+    worse) over one that copied 4 KiB."""
     U = len(units)
-    first, last = _root_spans(graph, units, lambda r: graph.tensors[r].kind != "weight")
+    first, _last = _root_spans(graph, units, lambda r: graph.tensors[r].kind != "weight")
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    read_last: dict[int, int] = {}   # each tensor read directly: the last unit that reads it
+    for m in range(len(graph.nodes)):
+        for t in graph.node_inputs[m]:
+            if graph.root[t] in first:
+                read_last[t] = unit_of[m]
+    above: dict[int, int] = {}   # per view: the last unit reading a tensor above it (-1: none), once per tensor
+
+    def read_above(t: int) -> int:
+        chain = []   # (a loop, not recursion: view chains run thousands deep)
+        j = t
+        while j not in above and (parent := graph.tensors[j].view_of) is not None:
+            chain.append(j)
+            j = graph.tensor_index[parent]
+        value = above.get(j, -1)
+        for k in reversed(chain):   # k's parent is j: what is above j, and j itself where it is read
+            value = max(value, read_last.get(j, -1))
+            above[k] = value
+            j = k
+        return above.get(t, -1)
+
     diff = [0] * (U + 1)
-    for r, f in first.items():
-        if last[r] > f:
-            diff[f] += graph.tensors[r].size
-            diff[last[r]] -= graph.tensors[r].size
+    for t, last in read_last.items():
+        # until the last read of a tensor above it, that one's copy holds it
+        lo = max(first[graph.root[t]], read_above(t))
+        if last > lo:
+            diff[lo] += graph.tensors[t].size
+            diff[last] -= graph.tensors[t].size
     out, run = [], 0
     for u in range(U):
         run += diff[u]
