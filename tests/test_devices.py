@@ -201,6 +201,15 @@ def assert_split_faithful(g, split):
                 assert rep.attrs["replica_of"] == i0 and rep.attrs["device"] == d and rep.size == g.tensor(i0).size
                 assert s.tensors[s.root[s.tensor_index[i1]]].kind == "weight"
                 assert g.tensors[g.root[g.tensor_index[i0]]].kind == "weight"
+            elif i0 != i1 and s.tensor(i1).view_of is not None:
+                # a view read where a tensor above it on its view chain is read too: a view of that one's copy, at
+                # the same bytes (round 76: each was a COPY of its own, the view's bytes sent twice)
+                t1, j1 = s.tensor(i1), s.tensor_index[i1]
+                assert t1.attrs["copy_of"] == i0 and t1.attrs["device"] == d
+                c = copies[s.tensors[s.root[j1]].id]
+                a, j0 = g.tensor_index[c.inputs[0]], g.tensor_index[i0]
+                assert g.root[a] == g.root[j0] and c.attrs["dst_device"] == d
+                assert g.root_offset[j0] - g.root_offset[a] == s.root_offset[j1]
             elif i0 != i1:
                 c = copies[i1]
                 assert c.inputs == (i0,) and c.attrs["dst_device"] == d

@@ -91,7 +91,17 @@ def check_split_plan(original: Graph, split: Graph, plan: Plan, n: int) -> None:
         root[t.id] = r.id
     # each original node exactly once, on one device in 0..n-1; the rest are transfers (COPY across devices)
     moved = {v.id for v in split.nodes if v.op == COPY and tdev[v.inputs[0]] != tdev[v.outputs[0]]}
-    assert len(moved) == len({t.id for t in split.tensors} - {t.id for t in original.tensors} - replicas(split))
+    # a view read on a device that reads a tensor above it on its view chain too is a view of that one's copy there
+    # (round 76), at the same bytes of the same root
+    inside = {t.id for t in split.tensors if "copy_of" in t.attrs and t.view_of is not None}
+    for t in inside:
+        top = tensors[root[t]]
+        assert top.id in {v.outputs[0] for v in split.nodes if v.id in moved} and tdev[top.id] == tdev[t]
+        a, b = original.tensor_index[top.attrs["copy_of"]], original.tensor_index[tensors[t].attrs["copy_of"]]
+        assert original.root[a] == original.root[b]
+        assert original.root_offset[b] - original.root_offset[a] == split.root_offset[split.tensor_index[t]]
+    assert len(moved) == len({t.id for t in split.tensors} - {t.id for t in original.tensors} - replicas(split)
+                             - inside)
     ids = [v.id for v in split.nodes if v.id not in moved]
     assert sorted(ids) == sorted(v.id for v in original.nodes)
     stage = [ndev[v.id] for v in original.nodes]

@@ -25,7 +25,8 @@ How:
 2. *Copies.* Every other tensor lives on the device of its producer (an ``input`` on the first device
    that reads it). A node reading a tensor that lives on an earlier device reads a copy instead: a
    ``COPY`` node whose output is a new ``intermediate`` tensor on the reader's device (one copy per
-   tensor and destination device). Data flows only forward, from lower to higher devices.
+   tensor and destination device). Data flows only forward, from lower to higher devices. A view read where a
+   tensor above it on its view chain is read too is a view of that tensor's copy (each byte sent once).
 3. *Where the copy runs.* A COPY node is issued on the **source** device's stream (a push, as
    ``cuMemcpyPeerAsync`` on the source stream). The source stream then orders the copy after the
    producer by itself, and the sent buffer is free for reuse on the source as soon as the copy is

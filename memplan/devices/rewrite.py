@@ -97,15 +97,45 @@ def shared_weights(graph: Graph, units: list[list[int]]) -> list[tuple[int, list
 
 
 def crossing_bytes(graph: Graph, units: list[list[int]]) -> list[int]:
-    """Per unit ``i``: bytes of arena roots that a stage boundary after unit ``i`` would copy (written at
-    or before ``i`` — or, for inputs, first read there — and read after it)."""
+    """Per unit ``i``: bytes that a stage boundary after unit ``i`` would copy: each tensor of an arena root written
+    at or before ``i`` (or, for inputs, first read there) and read after it, as ``insert_copies`` copies it — a view
+    as its own bytes, and not at all where a tensor above it on its view chain is read after ``i`` too (that one's
+    copy holds it). Why not the root's bytes wherever any view of it is read later (as before): a 64-byte view of a
+    1 MiB buffer read after a boundary counted 1 MiB, so the split took a boundary that copied 1 MiB (and balanced
+    worse) over one that copied 4 KiB."""
     U = len(units)
-    first, last = _root_spans(graph, units, lambda r: graph.tensors[r].kind != "weight")
+    first, _last = _root_spans(graph, units, lambda r: graph.tensors[r].kind != "weight")
+    unit_of = [0] * len(graph.nodes)
+    for u, ms in enumerate(units):
+        for m in ms:
+            unit_of[m] = u
+    read_last: dict[int, int] = {}   # each tensor read directly: the last unit that reads it
+    for m in range(len(graph.nodes)):
+        for t in graph.node_inputs[m]:
+            if graph.root[t] in first:
+                read_last[t] = unit_of[m]
+    above: dict[int, int] = {}   # per view: the last unit reading a tensor above it (-1: none), once per tensor
+
+    def read_above(t: int) -> int:
+        chain = []   # (a loop, not recursion: view chains run thousands deep)
+        j = t
+        while j not in above and (parent := graph.tensors[j].view_of) is not None:
+            chain.append(j)
+            j = graph.tensor_index[parent]
+        value = above.get(j, -1)
+        for k in reversed(chain):   # k's parent is j: what is above j, and j itself where it is read
+            value = max(value, read_last.get(j, -1))
+            above[k] = value
+            j = k
+        return above.get(t, -1)
+
     diff = [0] * (U + 1)
-    for r, f in first.items():
-        if last[r] > f:
-            diff[f] += graph.tensors[r].size
-            diff[last[r]] -= graph.tensors[r].size
+    for t, last in read_last.items():
+        # until the last read of a tensor above it, that one's copy holds it
+        lo = max(first[graph.root[t]], read_above(t))
+        if last > lo:
+            diff[lo] += graph.tensors[t].size
+            diff[last] -= graph.tensors[t].size
     out, run = [], 0
     for u in range(U):
         run += diff[u]
@@ -198,6 +228,16 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
             replica_dev.append(d)
         return copy_of[(t, d)]
 
+    # what each device reads from an earlier one (weights aside): a view read on a device that also reads a tensor
+    # above it on its view chain is a view of that tensor's copy there, not a COPY of its own (``_covering``)
+    wanted: set[tuple[int, int]] = set()
+    for m in range(len(graph.nodes)):
+        d = node_dev[m]
+        for t in graph.node_inputs[m]:
+            if tdev[t] != d and graph.tensors[graph.root[t]].kind != "weight":
+                wanted.add((t, d))
+    inside: list[tuple[int, int, int, int]] = []   # (tensor, device, the tensor whose copy holds it, offset in it)
+
     for m, node in enumerate(graph.nodes):
         d = node_dev[m]
         for t in graph.node_inputs[m]:
@@ -211,7 +251,11 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
                 raise ScheduleError(f"node {node.id!r} on device {d} reads {graph.tensors[t].id!r} from the "
                                     f"later device {src} (a stage cut splits a pinned tensor's accesses)")
             copy_of[(t, d)] = _unique(f"{graph.tensors[t].id}@dev{d}", taken_t)
-            sends.append((src, t, d))
+            cover = _covering(graph, t, d, wanted)
+            if cover is None:
+                sends.append((src, t, d))
+            else:
+                inside.append((t, d, *cover))
 
     tensors = [replace(t, attrs=with_device(t.attrs, tdev[i])) for i, t in enumerate(graph.tensors)] + replicas
     new_tdev = list(tdev) + replica_dev
@@ -226,6 +270,12 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
         node = Node(_unique(f"copy:{orig.id}@dev{d}", taken_n), COPY_OP, (orig.id,), (cid,),
                     cost=copy_cost_us(orig.size), attrs={"device": src, "src_device": src, "dst_device": d})
         copy_nodes.setdefault(src, []).append((node, src))
+    last_copy = len(tensors)
+    for t, d, a, off in inside:   # (every covering tensor's copy is above: views come after their parents)
+        orig = graph.tensors[t]
+        tensors.append(Tensor(copy_of[(t, d)], orig.size, "intermediate", view_of=copy_of[(a, d)], view_offset=off,
+                              attrs=with_device(orig.attrs, d, copy_of=orig.id)))
+        new_tdev.append(d)
 
     nodes: list[Node] = []
     ndev: list[int] = []
@@ -247,10 +297,27 @@ def insert_copies(graph: Graph, node_dev: Sequence[int], n: int) -> tuple[Graph,
     try:
         split = Graph(graph.name, tuple(tensors), tuple(nodes), graph.alignment)
     except GraphError as exc:   # the copies' bytes took a graph within the limits past them: say so
-        copies = len(tensors) - first_copy
+        copies = last_copy - first_copy
         raise GraphError(f"split over {n} devices, graph {graph.name!r} with its {copies} COPY tensor(s) breaks a "
                          f"graph limit: {exc} (give fewer devices)") from None
-    return split, ndev, new_tdev, list(range(first_copy, len(tensors)))
+    return split, ndev, new_tdev, list(range(first_copy, last_copy))
+
+
+def _covering(graph: Graph, t: int, d: int, wanted: set[tuple[int, int]]) -> tuple[int, int] | None:
+    """(the tensor, its offset of ``t``'s bytes in it) highest on ``t``'s view chain that device ``d`` reads too
+    (``wanted``), or None where ``t`` is no view or no tensor above it is read there. Such a ``t`` is a view of that
+    tensor's copy on ``d``: a view and its root read on a later device were copied as two buffers, the view's bytes
+    sent twice and held twice there (and two overlapping views of a root the root's copy holds were each sent).
+    A root copied to another device is never written after its producer (a root written through a view is pinned:
+    no cut falls inside its accesses), so the view's bytes in the root's copy are the very bytes a copy of it sends."""
+    best = None
+    j, off = t, 0
+    while (parent := graph.tensors[j].view_of) is not None:
+        off += graph.tensors[j].view_offset
+        j = graph.tensor_index[parent]
+        if (j, d) in wanted:
+            best = (j, off)
+    return best
 
 
 def device_subgraph(graph: Graph, members: Sequence[int]) -> Graph:
