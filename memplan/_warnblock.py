@@ -9,11 +9,17 @@ such block of memplan and ``runtime`` holds ``WARNINGS_LOCK`` (reentrant: blocks
 another; a caller's own ``catch_warnings`` in another thread is still Python's to order (Python < 3.14 keeps one list).
 No block takes another of memplan's locks inside but a ``.pt2`` load's own (taken nowhere else), so no two
 locks are ever taken in both orders.
+
+A forked child (``os.register_at_fork``) gets the filters back as the outermost running block found them where that
+block is another thread's: only the forking thread lives on in the child, so the block's ``__exit__`` never ran
+there, and a ``ProcessPoolExecutor``/``multiprocessing`` worker forked while another thread imported an ONNX model
+(or exported a torch one) kept its "ignore every warning" filter for its whole life (round 76 review).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -23,12 +29,42 @@ from ._forklocks import fork_safe
 #: held around every ``catch_warnings`` block of memplan and ``runtime``
 WARNINGS_LOCK = fork_safe(threading.RLock())
 
+#: the outermost running block, with the thread that holds it (set and cleared under ``WARNINGS_LOCK``): what a
+#: forked child undoes where that thread is not its own
+_outer: tuple[int, warnings.catch_warnings] | None = None
+
 
 @contextlib.contextmanager
 def warnings_caught(ignore: bool = True) -> Iterator[None]:
     """``warnings.catch_warnings()`` under ``WARNINGS_LOCK``; with ``ignore``, every warning ignored inside (the
     block's own filters otherwise, set by the caller inside it)."""
-    with WARNINGS_LOCK, warnings.catch_warnings():
-        if ignore:
-            warnings.simplefilter("ignore")
-        yield
+    global _outer
+    with WARNINGS_LOCK:
+        block = warnings.catch_warnings()
+        outermost = _outer is None
+        try:
+            with block:
+                if outermost:   # (after ``__enter__`` saved the filters, before any is changed)
+                    _outer = (threading.get_ident(), block)
+                if ignore:
+                    warnings.simplefilter("ignore")
+                yield
+        finally:
+            if outermost:   # (after ``__exit__``: a fork in between undoes it once more, to the same filters)
+                _outer = None
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: another thread's running block undone (its ``__exit__``: the filters, ``showwarning``
+    as it found them); the forking thread's own block left to it, as it goes on here and leaves it."""
+    global _outer
+    outer = _outer
+    if outer is None or outer[0] == threading.get_ident():
+        return
+    _outer = None
+    with contextlib.suppress(Exception):   # (a handler that raised would print in every child: nothing to undo then)
+        outer[1].__exit__(None, None, None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

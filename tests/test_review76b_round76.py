@@ -1,0 +1,100 @@
+"""Round 76 review (review76b): process-wide state another thread had changed for a block, in a forked child.
+
+Only the forking thread lives on in a child of ``os.fork`` (a ``ProcessPoolExecutor``/``multiprocessing`` worker on
+Linux), so a block another thread was inside never ends there: what it changed for its own time stayed changed for
+the child's whole life.
+
+- ``_warnblock.warnings_caught``: the child kept the block's "ignore every warning" filter (memplan's own warnings
+  and the user's silenced for good), what api76 fixed for overlapping threads.
+- ``layouts._under_default_dtype``: the child kept the record check's default dtype (float64) as torch's default.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import warnings
+
+import pytest
+
+from memplan._warnblock import warnings_caught
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+
+
+def _child_status(pid: int) -> int:
+    """The forked child's exit code, killing it after a bounded wait."""
+    for _ in range(300):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -2
+
+
+def _forked_beside(hold, child) -> int:
+    """Fork while another thread runs ``hold(started, release)``; the child's exit code is ``child()``'s."""
+    started, release = threading.Event(), threading.Event()
+    t = threading.Thread(target=hold, args=(started, release), daemon=True)
+    t.start()
+    try:
+        assert started.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(child())
+            except BaseException:
+                os._exit(3)
+        return _child_status(pid)
+    finally:
+        release.set()
+        t.join(10)
+
+
+def test_child_forked_during_another_threads_warnings_block_sees_warnings():
+    """The child's filters are the ones the other thread's block found (no "ignore" left on for good)."""
+    before = list(warnings.filters)
+
+    def hold(started, release):
+        with warnings_caught():
+            started.set()
+            release.wait(10)
+
+    def child() -> int:
+        return 0 if list(warnings.filters) == before else 1
+
+    assert _forked_beside(hold, child) == 0
+    assert list(warnings.filters) == before
+
+
+def test_child_forked_during_own_warnings_block_keeps_it():
+    """The forking thread's own block goes on in the child: its filters stay until it leaves the block there."""
+    before = list(warnings.filters)
+    with warnings_caught():
+        inside = list(warnings.filters)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if list(warnings.filters) == inside else 1)
+        assert _child_status(pid) == 0
+    assert list(warnings.filters) == before
+
+
+def test_child_forked_during_another_threads_default_dtype_gets_it_back():
+    """torch's default dtype in the child is the one the other thread's record check found, not its float64."""
+    torch = pytest.importorskip("torch")
+    from memplan.importers.torch.layouts import _under_default_dtype
+
+    before = torch.get_default_dtype()
+
+    def hold(started, release):
+        _under_default_dtype(torch, torch.float64, lambda: (started.set(), release.wait(10)))
+
+    def child() -> int:
+        return 0 if torch.get_default_dtype() == before else 1
+
+    assert _forked_beside(hold, child) == 0
+    assert torch.get_default_dtype() == before
