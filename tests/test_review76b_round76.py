@@ -98,3 +98,33 @@ def test_child_forked_during_another_threads_default_dtype_gets_it_back():
 
     assert _forked_beside(hold, child) == 0
     assert torch.get_default_dtype() == before
+
+
+def test_child_forked_during_another_threads_export_switches_gets_its_logger_and_stderr_back():
+    """A worker forked while another thread held a logger off and ``sys.stderr`` (an export): in the child the
+    logger is on again and ``sys.stderr`` the stream it was; its own blocks there work and put them back too."""
+    import logging
+    import sys
+
+    from memplan.importers.quiet import logger_off, stderr_held
+
+    name = "memplan.test.review76b"
+    logger = logging.getLogger(name)
+    logger.disabled = False
+    real = sys.stderr
+
+    def hold(started, release):
+        with logger_off(name), stderr_held():
+            started.set()
+            release.wait(10)
+
+    def child() -> int:
+        if logger.disabled or sys.stderr is not real:
+            return 1
+        with logger_off(name), stderr_held():
+            if not logger.disabled or sys.stderr is real:
+                return 2
+        return 0 if not logger.disabled and sys.stderr is real else 4
+
+    assert _forked_beside(hold, child) == 0
+    assert not logger.disabled and sys.stderr is real

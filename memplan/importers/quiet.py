@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import signal
 import sys
 import threading
@@ -68,6 +69,8 @@ def _put_back(undo: Callable[[], None]) -> None:
 #: logger name -> blocks in flight that turned it off, and the ``disabled`` the first of them found
 _LOGGERS_OFF: Counter = Counter()
 _LOGGERS_WAS: dict[str, bool] = {}
+#: (logger name, thread) -> that thread's blocks in flight of it: what a forked child keeps (``_after_fork_in_child``)
+_LOGGERS_BY: Counter = Counter()
 
 
 @contextlib.contextmanager
@@ -77,22 +80,27 @@ def logger_off(name: str) -> Iterator[None]:
     before it raises on a file that is no archive, which our error says in one line; the fake-tensor mode for a kernel
     that fails on fake tensors, which ``runtime.aten``'s layout probe expects)."""
     logger = logging.getLogger(name)
+    me = threading.get_ident()
     turned = False
     try:   # (turned inside the ``try``: a Ctrl-C right after it still puts it back)
         with _switching():
             if not _LOGGERS_OFF[name]:
                 _LOGGERS_WAS[name] = logger.disabled
             _LOGGERS_OFF[name] += 1
+            _LOGGERS_BY[name, me] += 1
             logger.disabled = True
             turned = True
         yield
     finally:
         if turned:
-            _put_back(lambda: _logger_on(name, logger))
+            _put_back(lambda: _logger_on(name, logger, me))
 
 
-def _logger_on(name: str, logger: logging.Logger) -> None:
-    """``logger_off``'s block has ended: the last to end puts back what the first found."""
+def _logger_on(name: str, logger: logging.Logger, me: int) -> None:
+    """``logger_off``'s block (thread ``me``) has ended: the last to end puts back what the first found."""
+    _LOGGERS_BY[name, me] -= 1
+    if not _LOGGERS_BY[name, me]:
+        del _LOGGERS_BY[name, me]
     _LOGGERS_OFF[name] -= 1
     if not _LOGGERS_OFF[name]:
         del _LOGGERS_OFF[name]
@@ -171,3 +179,43 @@ def _release(proxy: HeldStderr, me: int, buf: io.StringIO) -> None:
             sys.stderr = back
         if _STDERR[0] is proxy:
             _STDERR[0] = back if isinstance(back, HeldStderr) else None
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the blocks of threads other than the forking one ended (only it lives on here, so theirs
+    never end): a logger they alone turned off is on again as the first found it, ``sys.stderr`` back where no
+    block of the forking thread holds it. Why: a ``ProcessPoolExecutor``/``multiprocessing`` worker forked while
+    another thread exported a model ran its whole life with torch's export and fake-tensor loggers off, and with
+    ``sys.stderr`` a proxy counting a block that never ends (round 76 review). Its own lock is made free by
+    ``_forklocks`` (registered first, so run first)."""
+    with contextlib.suppress(Exception):   # (a handler that raised would print in every child)
+        _others_ended(threading.get_ident())
+
+
+def _others_ended(me: int) -> None:
+    """``_after_fork_in_child``'s work: every block of a thread but ``me`` counted as ended."""
+    for (name, owner), count in list(_LOGGERS_BY.items()):
+        if owner == me:
+            continue
+        del _LOGGERS_BY[name, owner]
+        _LOGGERS_OFF[name] -= count
+        if _LOGGERS_OFF[name] <= 0:   # (no block of the forking thread: as the first block found it)
+            del _LOGGERS_OFF[name]
+            logging.getLogger(name).disabled = _LOGGERS_WAS.pop(name, False)
+    proxy = _STDERR[0]
+    while isinstance(proxy, HeldStderr):
+        for owner, bufs in list(proxy.held.items()):
+            if owner != me:
+                del proxy.held[owner]
+                proxy.blocks -= len(bufs)
+        if proxy.blocks > 0:
+            break
+        back = proxy.real
+        if sys.stderr is proxy:
+            sys.stderr = back
+        _STDERR[0] = back if isinstance(back, HeldStderr) else None
+        proxy = _STDERR[0]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
