@@ -128,3 +128,22 @@ def test_child_forked_during_another_threads_export_switches_gets_its_logger_and
 
     assert _forked_beside(hold, child) == 0
     assert not logger.disabled and sys.stderr is real
+
+
+def test_child_forked_during_another_threads_drawing_gets_the_programs_rcparams_back():
+    """A worker forked while another thread drew a memory map: the program's own rcParams in the child, not the
+    drawing's matplotlib defaults."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from memplan.viz.memmap import _drawing_style
+
+    with matplotlib.rc_context({"lines.linewidth": 7.25}):
+        def hold(started, release):
+            with _drawing_style():
+                started.set()
+                release.wait(10)
+
+        def child() -> int:
+            return 0 if matplotlib.rcParams["lines.linewidth"] == 7.25 else 1
+
+        assert _forked_beside(hold, child) == 0
+        assert matplotlib.rcParams["lines.linewidth"] == 7.25
