@@ -147,3 +147,28 @@ def test_child_forked_during_another_threads_drawing_gets_the_programs_rcparams_
 
         assert _forked_beside(hold, child) == 0
         assert matplotlib.rcParams["lines.linewidth"] == 7.25
+
+
+def test_child_forked_during_another_threads_export_gets_torchs_own_module_apply_back():
+    """A worker forked while another thread exported (inside ``unchanged_conversions_kept``): ``nn.Module._apply``
+    is torch's own again in the child, no thread id of the parent's left taking the check."""
+    torch = pytest.importorskip("torch")
+    from memplan.importers.torch import conversions
+
+    original = torch.nn.Module._apply
+
+    def hold(started, release):
+        with conversions.unchanged_conversions_kept(torch):
+            started.set()
+            release.wait(10)
+
+    def child() -> int:
+        if torch.nn.Module._apply is not original or conversions._STATE["threads"]:
+            return 1
+        with conversions.unchanged_conversions_kept(torch):
+            if torch.nn.Module._apply is original:
+                return 2
+        return 0 if torch.nn.Module._apply is original else 4
+
+    assert _forked_beside(hold, child) == 0
+    assert torch.nn.Module._apply is original

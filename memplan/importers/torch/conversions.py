@@ -13,6 +13,7 @@ torch's, and refused as before (the program cannot hold a conversion of the weig
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +54,7 @@ def unchanged_conversions_kept(torch: Any) -> Iterator[None]:
                 return original(self, fn, recurse)
 
             _STATE["original"] = original
+            _STATE["cls"] = module_cls   # (while patched: what a forked child puts back)
             module_cls._apply = _apply
         _STATE["depth"] += 1
         _STATE["threads"][me] = _STATE["threads"].get(me, 0) + 1
@@ -67,3 +69,25 @@ def unchanged_conversions_kept(torch: Any) -> Iterator[None]:
             if _STATE["depth"] == 0:
                 module_cls._apply = _STATE["original"]
                 _STATE["original"] = None
+                _STATE.pop("cls", None)
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the uses of threads other than the forking one ended (only it lives on there, so theirs
+    never leave), and ``nn.Module._apply`` torch's own again where none of its own is left. Why: a worker forked
+    while another thread exported kept the patch for good, that thread's id among those that take the check, and a
+    thread the child starts later may get that very id (round 76 review)."""
+    me = threading.get_ident()
+    threads = _STATE["threads"]
+    for owner in [t for t in threads if t != me]:
+        _STATE["depth"] -= threads.pop(owner)
+    if _STATE["depth"] <= 0 and _STATE["original"] is not None:
+        _STATE["depth"] = 0
+        with contextlib.suppress(Exception):   # (a handler that raised would print in every child)
+            _STATE["cls"]._apply = _STATE["original"]
+        _STATE["original"] = None
+        _STATE.pop("cls", None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
