@@ -42,3 +42,56 @@ def test_antialiased_linear_resize_with_exclude_outside_is_planned():
 def test_exclude_outside_without_antialias_still_refused(antialias, mode):
     with pytest.raises(GraphError, match=rf"node 'rs' \(Resize\): its exclude_outside 1 .* not '{mode}'"):
         import_onnx(_resize_aa(antialias, mode))
+
+
+def _derived(expr: str, rows):
+    """``torch.onnx.export(..., dynamo=True, dynamic_shapes={"x": {0: batch}, "y": {0: <expr of batch>}})``: graph
+    input ``y``'s dimension is named by the expression (``2*batch``, ``batch + 1``), its output's as torch derives it;
+    ``rows(b)``: ``y``'s rows at ``batch = b``."""
+    vi = helper.make_tensor_value_info
+    nodes = [helper.make_node("Concat", ["x", "y"], ["c"], name="cat", axis=0),
+             helper.make_node("Relu", ["c"], ["r"], name="relu")]
+    g = helper.make_graph(nodes, "g", [vi("x", TensorProto.FLOAT, ["batch", 8]), vi("y", TensorProto.FLOAT, [expr, 8])],
+                          [vi("r", TensorProto.FLOAT, [None, 8])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+
+
+@pytest.mark.parametrize("expr, rows", [("2*batch", lambda b: 2 * b), ("batch + 1", lambda b: b + 1),
+                                        ("(batch - 1)//2 + 3", lambda b: (b - 1) // 2 + 3)])
+@pytest.mark.parametrize("how", ["dims", "batch"])
+def test_a_derived_dim_of_an_input_is_fixed_from_its_names(expr, rows, how):
+    """Fixing ``batch`` fixes ``2*batch`` at 6: ``dims={"batch": 3}`` refused ("pass --dim 2*batch=VALUE"), and
+    ``batch=3`` planned ``y`` at 3 rows where the exported program (and onnxruntime fed as it guards) takes 6."""
+    g = import_onnx(_derived(expr, rows), **({"dims": {"batch": 3}} if how == "dims" else {"batch": 3}))
+    sizes = {t.id: t.size for t in g.tensors}
+    assert sizes["y"] == rows(3) * 8 * 4
+    assert sizes["r"] == (3 + rows(3)) * 8 * 4
+
+
+def test_a_derived_dim_fixed_explicitly_keeps_the_callers_value():
+    g = import_onnx(_derived("2*batch", None), dims={"batch": 3, "2*batch": 5})
+    assert {t.id: t.size for t in g.tensors}["y"] == 5 * 8 * 4
+
+
+def test_a_derived_dim_left_unfixed_still_names_itself():
+    with pytest.raises(GraphError, match=r"graph input 'y' dimension 0 is symbolic \('2\*seq'\) and not fixed"):
+        import_onnx(_derived("2*seq", None), dims={"batch": 3})
+
+
+def test_a_derived_dim_that_computes_negative_is_refused_by_name():
+    with pytest.raises(GraphError, match=r"graph input 'y' dimension 0 \('batch - 5'\) is -2"):
+        import_onnx(_derived("batch - 5", None), dims={"batch": 3})
+
+
+def test_cli_import_of_a_derived_dim(tmp_path, capsys):
+    import onnx
+
+    from memplan.cli import main
+
+    src = tmp_path / "m.onnx"
+    onnx.save(_derived("batch + 1", None), str(src))
+    assert main(["import", str(src), "-o", str(tmp_path / "g.json"), "--dim", "batch=3", "-q"]) == 0
+    import json
+
+    tensors = {t["id"]: t for t in json.loads((tmp_path / "g.json").read_text())["tensors"]}
+    assert tensors["y"]["size"] == 4 * 8 * 4
