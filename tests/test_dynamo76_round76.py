@@ -95,3 +95,10 @@ def test_cli_import_of_a_derived_dim(tmp_path, capsys):
 
     tensors = {t["id"]: t for t in json.loads((tmp_path / "g.json").read_text())["tensors"]}
     assert tensors["y"]["size"] == 4 * 8 * 4
+
+
+@pytest.mark.parametrize("expr", ["+".join(["batch"] * 100_000), "-" * 100_000 + "batch", "(" * 300 + "batch" + ")" * 300])
+def test_a_hostile_dim_expression_is_a_plain_name(expr):
+    """Python's parser raised RecursionError / MemoryError on these: now read as a name, left unfixed and named."""
+    with pytest.raises(GraphError, match=r"graph input 'y' dimension 0 is symbolic .* and not fixed"):
+        import_onnx(_derived(expr, None), dims={"batch": 3})

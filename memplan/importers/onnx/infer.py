@@ -1998,6 +1998,10 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
                              "save_as_external_data=True, size_threshold=1024), the default)") from None
 
 
+#: the longest symbolic dimension name read as arithmetic (torch writes ``2*s77 + 1``); a longer one is a plain name
+MAX_DIM_EXPRESSION = 200
+
+
 def _dim_expression(param: str):
     """The parsed form of a symbolic dimension's name that is arithmetic over other names (``2*batch``,
     ``batch + 1``, ``batch*seq``, ``(seq - 1)//2``: what torch's dynamo exporter writes for a graph input of a
@@ -2007,9 +2011,11 @@ def _dim_expression(param: str):
     "pass --dim 2*batch=VALUE") and ``--batch 3`` fixed it at 3, where the exported program takes 6 rows."""
     import ast
 
+    if len(param) > MAX_DIM_EXPRESSION:   # (a hostile name: Python's parser recurses, or runs out of memory, on
+        return None                       # 100 000 operators)
     try:
         tree = ast.parse(param.strip(), mode="eval")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.USub,
                ast.UAdd, ast.Name, ast.Load, ast.Constant)
