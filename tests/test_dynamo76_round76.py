@@ -10,6 +10,7 @@ import pytest
 from needs import need
 
 need("onnx")
+import onnx  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
@@ -102,3 +103,32 @@ def test_a_hostile_dim_expression_is_a_plain_name(expr):
     """Python's parser raised RecursionError / MemoryError on these: now read as a name, left unfixed and named."""
     with pytest.raises(GraphError, match=r"graph input 'y' dimension 0 is symbolic .* and not fixed"):
         import_onnx(_derived(expr, None), dims={"batch": 3})
+
+
+def _attention(q, k, v, **attrs):
+    vi = helper.make_tensor_value_info
+    n = helper.make_node("Attention", ["q", "k", "v"], ["y"], name="att", **attrs)
+    g = helper.make_graph([n], "g", [vi("q", TensorProto.FLOAT, q), vi("k", TensorProto.FLOAT, k),
+                                     vi("v", TensorProto.FLOAT, v)], [onnx.ValueInfoProto(name="y")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)], ir_version=10)
+
+
+@pytest.mark.parametrize("shapes, attrs, message", [
+    (([1, 4, 3, 8], [1, 3, 5, 8], [1, 3, 5, 8]), {}, r"its Q 'q' \(\[1, 4, 3, 8\]\) has 4 heads, not a multiple of the 3"),
+    (([1, 4, 3, 8], [1, 2, 5, 8], [1, 4, 5, 8]), {}, r"its K 'k' \(\[1, 2, 5, 8\]\) has 2 heads and its V 'v'"),
+    (([1, 3, 30], [1, 5, 32], [1, 5, 32]), {"q_num_heads": 4, "kv_num_heads": 4},
+     r"its Q 'q' \(\[1, 3, 30\]\) has a hidden size of 30, not a multiple of its q_num_heads 4"),
+    (([1, 3, 32], [1, 5, 32], [1, 5, 22]), {"q_num_heads": 4, "kv_num_heads": 4},
+     r"its V 'v' \(\[1, 5, 22\]\) has a hidden size of 22, not a multiple of its kv_num_heads 4"),
+    (([1, 3, 32], [1, 5, 24], [1, 5, 24]), {"q_num_heads": 4, "kv_num_heads": 3},
+     r"its q_num_heads 4 is not a multiple of its kv_num_heads 3"),
+])
+def test_attention_heads_onnxruntime_refuses_are_refused_by_name(shapes, attrs, message):
+    """Planned from Q (and V) alone before; onnxruntime 1.32 refuses each as it runs (kernel and function body)."""
+    with pytest.raises(GraphError, match=r"node 'att' \(Attention\): " + message):
+        import_onnx(_attention(*shapes, **attrs))
+
+
+def test_attention_heads_that_divide_are_planned():
+    g = import_onnx(_attention([1, 3, 32], [1, 5, 16], [1, 5, 20], q_num_heads=4, kv_num_heads=2))
+    assert {t.id: t.size for t in g.tensors}["y"] == 1 * 3 * 40 * 4   # 4 heads of V's head size 10
