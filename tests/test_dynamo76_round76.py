@@ -132,3 +132,28 @@ def test_attention_heads_onnxruntime_refuses_are_refused_by_name(shapes, attrs, 
 def test_attention_heads_that_divide_are_planned():
     g = import_onnx(_attention([1, 3, 32], [1, 5, 16], [1, 5, 20], q_num_heads=4, kv_num_heads=2))
     assert {t.id: t.size for t in g.tensors}["y"] == 1 * 3 * 40 * 4   # 4 heads of V's head size 10
+
+
+def _rms(x, scale, axis):
+    vi = helper.make_tensor_value_info
+    n = helper.make_node("RMSNormalization", ["x", "s"], ["y"], name="rms", axis=axis)
+    g = helper.make_graph([n], "g", [vi("x", TensorProto.FLOAT, x), vi("s", TensorProto.FLOAT, scale)],
+                          [onnx.ValueInfoProto(name="y")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)], ir_version=10)
+
+
+@pytest.mark.parametrize("scale, axis, message", [
+    ([4], 3, r"its axis 3 is outside its input 'x''s 3 dimensions"),
+    ([3], -1, r"its scale 's' \(\[3\]\) does not broadcast to its input 'x' \(\[2, 3, 4\]\)"),
+    ([2, 4], 1, r"its scale 's' \(\[2, 4\]\) does not broadcast"),
+    ([5, 4], -1, r"its scale 's' \(\[5, 4\]\) does not broadcast"),
+])
+def test_rms_normalization_onnxruntime_refuses_is_refused_by_name(scale, axis, message):
+    """Planned as X's size before; onnxruntime 1.32 refuses each as it runs (the LayerNormalization kernel's checks)."""
+    with pytest.raises(GraphError, match=r"node 'rms' \(RMSNormalization\): " + message):
+        import_onnx(_rms([2, 3, 4], scale, axis))
+
+
+@pytest.mark.parametrize("scale, axis", [([4], 1), ([1], -1), ([3, 4], -1), ([2, 3, 4], 1)])
+def test_rms_normalization_scales_onnxruntime_runs_are_planned(scale, axis):
+    assert {t.id: t.size for t in import_onnx(_rms([2, 3, 4], scale, axis)).tensors}["y"] == 96

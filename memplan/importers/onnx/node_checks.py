@@ -808,8 +808,10 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
     NumPy-broadcastable to it"). Likewise one whose normalized dimensions (``X.shape[axis:]``) hold no element
     (``[2, 0]`` over axis -1): the same sizes as onnx's reference makes, but its mean and variance are of no element
     (NaN), and onnxruntime refuses to run it; an empty dimension before ``axis`` (no row to normalize) is planned, as
-    both run it."""
-    if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+    both run it. An RMSNormalization (opset 23) likewise (round 76): onnxruntime 1.32 runs it by the same kernel, which
+    refuses its axis outside X's rank ("axis 3 is not in valid range [-3,2]") and a scale that does not broadcast, both
+    planned before (ONNX's inference checks neither)."""
+    if n.op_type not in ("LayerNormalization", "RMSNormalization") or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
     axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
