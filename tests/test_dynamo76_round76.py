@@ -157,3 +157,15 @@ def test_rms_normalization_onnxruntime_refuses_is_refused_by_name(scale, axis, m
 @pytest.mark.parametrize("scale, axis", [([4], 1), ([1], -1), ([3, 4], -1), ([2, 3, 4], 1)])
 def test_rms_normalization_scales_onnxruntime_runs_are_planned(scale, axis):
     assert {t.id: t.size for t in import_onnx(_rms([2, 3, 4], scale, axis)).tensors}["y"] == 96
+
+
+def test_a_name_only_inside_a_derived_dim_can_be_fixed():
+    """``{0: 2 * batch}`` alone names the input ``2*batch``: ``dims={"batch": 3}`` was refused ("the model has no
+    symbolic dimension 'batch'")."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Relu", ["y"], ["r"], name="relu")], "g",
+                          [vi("y", TensorProto.FLOAT, ["2*batch", 8])], [vi("r", TensorProto.FLOAT, ["2*batch", 8])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    assert {t.id: t.size for t in import_onnx(m, dims={"batch": 3}).tensors}["r"] == 6 * 8 * 4
+    with pytest.raises(GraphError, match=r"the model has no symbolic dimension 'seq'"):
+        import_onnx(m, dims={"seq": 3})

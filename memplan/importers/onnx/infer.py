@@ -600,8 +600,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
     constants = {vi.name for vi in stood_in.values()}
     real_inputs = [vi for vi in g2.input if vi.name not in inits and vi.name not in constants]
+    named = params | _expression_names(params)   # (``batch`` of an input named only ``2*batch`` too)
     for k in fixed:
-        if k not in params:
+        if k not in named:
             raise GraphError(f"{source}: {spelling.dim_key(k)}: the model has no symbolic dimension {k!r} "
                              f"({_dims_hint(real_inputs, params)})")
     mapping = dict(fixed)
@@ -2027,6 +2028,19 @@ def _dim_expression(param: str):
     if not all(type(n.value) is int for n in nodes if isinstance(n, ast.Constant)):
         return None
     return tree.body
+
+
+def _expression_names(params) -> set[str]:
+    """The names ``_dim_expression`` reads in ``params`` (``batch`` of ``2*batch + 1``): each may be fixed by
+    ``--dim`` though no dimension is named by it alone (torch names an input of ``{0: 2 * batch}`` ``2*batch``)."""
+    import ast
+
+    names: set[str] = set()
+    for p in params:
+        tree = _dim_expression(p)
+        if tree is not None:
+            names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return names
 
 
 def _eval_dim(node, values) -> int | None:
