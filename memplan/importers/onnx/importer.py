@@ -46,6 +46,7 @@ from .infer import (
 )
 from .kernels import (
     check_attention_empty,
+    check_attention_heads,
     check_attention_kv_lengths,
     check_attention_mask_length,
     check_attention_mask_shape,
@@ -653,6 +654,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_softmax_cross_entropy_operands(n, where, shapes)
         check_attention_kv_lengths(n, where, shapes, opset)
         check_attention_empty(n, where, shapes, opset)
+        check_attention_heads(n, where, shapes, opset)
         check_attention_mask_length(n, where, shapes, opset)
         check_attention_mask_shape(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)

@@ -600,11 +600,13 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             params.update(d.dim_param for d in vi.type.tensor_type.shape.dim if d.dim_param)
     constants = {vi.name for vi in stood_in.values()}
     real_inputs = [vi for vi in g2.input if vi.name not in inits and vi.name not in constants]
+    named = params | _expression_names(params)   # (``batch`` of an input named only ``2*batch`` too)
     for k in fixed:
-        if k not in params:
+        if k not in named:
             raise GraphError(f"{source}: {spelling.dim_key(k)}: the model has no symbolic dimension {k!r} "
                              f"({_dims_hint(real_inputs, params)})")
     mapping = dict(fixed)
+    deferred: list[str] = []   # leading dimensions --batch fixes only where their expression does not derive them
     if batch is not None:
         static: list[tuple[str, int]] = []   # inputs whose leading dimension the model fixes
         applied = False
@@ -613,7 +615,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             if shape is None or not shape.dim:
                 continue
             d0 = shape.dim[0]
-            if d0.dim_param:
+            if d0.dim_param and d0.dim_param not in fixed and _dim_expression(d0.dim_param) is not None:
+                deferred.append(d0.dim_param)
+                applied = True
+            elif d0.dim_param:
                 if fixed.get(d0.dim_param, batch) != batch:   # both options fix it: which one was meant?
                     raise GraphError(f"{source}: graph input {vi.name!r} dimension 0 ({d0.dim_param!r}) is fixed "
                                      f"twice: {spelling.batch(batch)} and "
@@ -627,6 +632,9 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             else:
                 static.append((vi.name, d0.dim_value))
         _check_batch_applies(source, batch, static, applied, spelling)
+    _derive_input_dims(source, real_inputs, mapping)
+    for p in deferred:
+        mapping.setdefault(p, batch)
     facts["data_dependent"] = _data_dependent_outputs(g, _default_opset(model), hidden, overridable)
     data_dependent = facts["data_dependent"].sized
     # a NonZero's or Unique's size is its input's count alone (``_nonzero_unique``), whatever the model declares: a
@@ -1989,3 +1997,90 @@ def _check_external_parsed(onnx, model, node_ids: list[str], inferred, overridab
                              f"parse it (\"{EXTERNAL_PARSE}\") and refuses to load the model, whether the file is there "
                              "or not; keep such small tensors inside the model (save it with onnx.save(..., "
                              "save_as_external_data=True, size_threshold=1024), the default)") from None
+
+
+#: the longest symbolic dimension name read as arithmetic (torch writes ``2*s77 + 1``); a longer one is a plain name
+MAX_DIM_EXPRESSION = 200
+
+
+def _dim_expression(param: str):
+    """The parsed form of a symbolic dimension's name that is arithmetic over other names (``2*batch``,
+    ``batch + 1``, ``batch*seq``, ``(seq - 1)//2``: what torch's dynamo exporter writes for a graph input of a
+    derived ``Dim``, ``dynamic_shapes={"y": {0: 2 * batch}}``), or None for a plain name or anything else.
+
+    Why: ONNX reads every name as its own symbol, so ``--dim batch=3`` left ``y``'s ``2*batch`` unfixed (refused:
+    "pass --dim 2*batch=VALUE") and ``--batch 3`` fixed it at 3, where the exported program takes 6 rows."""
+    import ast
+
+    if len(param) > MAX_DIM_EXPRESSION:   # (a hostile name: Python's parser recurses, or runs out of memory, on
+        return None                       # 100 000 operators)
+    try:
+        tree = ast.parse(param.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.USub,
+               ast.UAdd, ast.Name, ast.Load, ast.Constant)
+    nodes = list(ast.walk(tree))
+    if isinstance(tree.body, ast.Name) or not any(isinstance(n, ast.Name) for n in nodes):
+        return None
+    if not all(isinstance(n, allowed) for n in nodes):
+        return None
+    if not all(type(n.value) is int for n in nodes if isinstance(n, ast.Constant)):
+        return None
+    return tree.body
+
+
+def _expression_names(params) -> set[str]:
+    """The names ``_dim_expression`` reads in ``params`` (``batch`` of ``2*batch + 1``): each may be fixed by
+    ``--dim`` though no dimension is named by it alone (torch names an input of ``{0: 2 * batch}`` ``2*batch``)."""
+    import ast
+
+    names: set[str] = set()
+    for p in params:
+        tree = _dim_expression(p)
+        if tree is not None:
+            names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return names
+
+
+def _eval_dim(node, values) -> int | None:
+    """``_dim_expression``'s tree evaluated over ``values`` (None: a name not among them, or a division by 0)."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return values.get(node.id)
+    if isinstance(node, ast.UnaryOp):
+        v = _eval_dim(node.operand, values)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    a, b = _eval_dim(node.left, values), _eval_dim(node.right, values)
+    if a is None or b is None:
+        return None
+    if isinstance(node.op, ast.Add):
+        return a + b
+    if isinstance(node.op, ast.Sub):
+        return a - b
+    if isinstance(node.op, ast.Mult):
+        return a * b
+    return None if b == 0 else a // b
+
+
+def _derive_input_dims(source: str, real_inputs, mapping: dict) -> None:
+    """Fix, in ``mapping``, each graph input dimension named by arithmetic over names already fixed (``2*batch``
+    once ``batch`` is; see ``_dim_expression``) at the value it computes, unless the caller fixed that name
+    itself. A negative value is refused naming the input and the expression."""
+    for vi in real_inputs:
+        if not vi.type.HasField("tensor_type"):
+            continue
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if not d.dim_param or d.dim_param in mapping:
+                continue
+            tree = _dim_expression(d.dim_param)
+            value = None if tree is None else _eval_dim(tree, mapping)
+            if value is None:
+                continue
+            if value < 0:
+                raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} ({d.dim_param!r}) is {value} "
+                                 "with the dimensions fixed, not a size: fix them larger")
+            mapping[d.dim_param] = value

@@ -509,6 +509,49 @@ def check_attention_empty(n, where: str, shapes: dict, opset: int) -> None:
             raise GraphError(f"{where}: its {name} {v!r} is {list(s)}, empty: {why}")
 
 
+def check_attention_heads(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention (default domain, opset 23 on) whose heads do not divide as onnxruntime requires is refused naming
+    the node, the input and the numbers: ``Q``'s heads not a multiple of ``K``'s (grouped-query attention repeats
+    each key head over a whole group), ``K`` and ``V`` of different head counts (of 4 dimensions), or a 3-D ``Q``,
+    ``K`` or ``V`` whose hidden size is not a multiple of its ``q_num_heads`` / ``kv_num_heads``. Checked where the
+    shapes are static.
+
+    Why: ONNX's inference sizes the output from ``Q`` (and ``V``) alone, so such a model was planned, while onnxruntime
+    1.32 refuses every case as it runs, in its CPU kernel ("q_num_heads must be a multiple of kv_num_heads",
+    "inconsistent q_hidden_size, it should be a multiple of q_num_heads", "kv_num_heads different from V.shape[1]")
+    and in the function body alike (its reshape to heads or its expand of the key heads fails)."""
+    if n.op_type != "Attention" or not _default_domain(n) or len(n.input) < 3 or opset < 23:
+        return
+    got = [(name, v, shapes.get(v, (0, None))[1]) for name, v in zip(("Q", "K", "V"), n.input[:3])]
+    if not all(_static(s) and len(s) in (3, 4) for _, _, s in got) or len({len(s) for _, _, s in got}) != 1:
+        return
+    (_, q_name, q), (_, k_name, k), (_, v_name, v) = got
+    if len(q) == 4:
+        qh, kh, vh = q[1], k[1], v[1]
+        if kh > 0 and qh % kh:
+            raise GraphError(f"{where}: its Q {q_name!r} ({list(q)}) has {qh} heads, not a multiple of the {kh} of "
+                             f"its K {k_name!r} ({list(k)}); onnxruntime refuses to run it (\"q_num_heads must be a "
+                             "multiple of kv_num_heads\")")
+        if kh != vh:
+            raise GraphError(f"{where}: its K {k_name!r} ({list(k)}) has {kh} heads and its V {v_name!r} "
+                             f"({list(v)}) {vh}; onnxruntime refuses to run it (\"kv_num_heads different from "
+                             "V.shape[1]\")")
+        return
+    qa, ka = _attr(n, "q_num_heads"), _attr(n, "kv_num_heads")
+    if qa is None or ka is None or qa.i <= 0 or ka.i <= 0:
+        return
+    for name, value, shape, heads, attr in (("Q", q_name, q, qa.i, "q_num_heads"),
+                                            ("K", k_name, k, ka.i, "kv_num_heads"),
+                                            ("V", v_name, v, ka.i, "kv_num_heads")):
+        if shape[2] % heads:
+            raise GraphError(f"{where}: its {name} {value!r} ({list(shape)}) has a hidden size of {shape[2]}, not a "
+                             f"multiple of its {attr} {heads}; onnxruntime refuses to run it (\"inconsistent "
+                             f"{name.lower()}_hidden_size, it should be a multiple of {attr}\")")
+    if qa.i % ka.i:
+        raise GraphError(f"{where}: its q_num_heads {qa.i} is not a multiple of its kv_num_heads {ka.i}; onnxruntime "
+                         "refuses to run it (\"q_num_heads must be a multiple of kv_num_heads\")")
+
+
 def check_attention_mask_shape(n, where: str, shapes: dict, opset: int) -> None:
     """An Attention whose ``attn_mask`` (input 3) does not broadcast to ``[batch, q_heads, q_sequence, keys]`` as
     onnxruntime reads it is refused naming the node, the mask and the shape it must fit. Checked where the shapes
@@ -1393,6 +1436,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_heads", "check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]

@@ -180,8 +180,9 @@ def _check_enum_attributes(n, where: str) -> None:
 def _check_ort_ranges(n, where: str, shapes: dict, values: dict) -> None:
     """Refuse, naming the node, what onnxruntime's kernels refuse in a default-domain op's attributes (or a known
     input) that ONNX's inference never reads: a RoiAlign of ``sampling_ratio`` below 0 (refused at load: "Sampling
-    ratio should be >=0"); a Resize of ``exclude_outside`` other than 0 in a mode other than ``cubic`` (at load:
-    onnxruntime reads any non-zero value as 1, which it takes only with ``cubic``); a Dropout (opset 12 on) whose
+    ratio should be >=0"); a Resize of ``exclude_outside`` other than 0 in a mode other than ``cubic`` or an
+    antialiased ``linear`` (at load: onnxruntime reads any non-zero value as 1, which it takes only with ``cubic``, or
+    with ``linear`` when ``antialias`` is set); a Dropout (opset 12 on) whose
     ``ratio`` input is known and outside [0, 1) (at run, whatever its ``training_mode``: "ratio must be in the range
     [0, 1)"); a Multinomial of ``sample_size`` below 1 (at run: "num_samples is < 1"); an Einsum whose explicit output
     has no ellipsis while an input's ellipsis stands for at least one dimension (at run: "Inputs have ellipses in them
@@ -200,10 +201,14 @@ def _check_ort_ranges(n, where: str, shapes: dict, values: dict) -> None:
                          "load it (\"Sampling ratio should be >=0\"): give 0 (adaptive) or a positive count")
     if op == "Resize" and "exclude_outside" in attrs and attrs["exclude_outside"].i != 0:
         mode = attrs["mode"].s if "mode" in attrs else b"nearest"
-        if mode in (b"nearest", b"linear"):
+        # (an antialiased linear Resize takes it: torch's dynamo exporter writes one for interpolate(antialias=True))
+        antialias = "antialias" in attrs and attrs["antialias"].i != 0
+        if mode == b"nearest" or (mode == b"linear" and not antialias):
             raise GraphError(f"{where}: its exclude_outside {attrs['exclude_outside'].i} is taken only with mode "
-                             f"'cubic', not {mode.decode()!r}; onnxruntime refuses to load it (\"exclude_outside can be "
-                             "set to 1 only when mode is CUBIC\"): give exclude_outside 0")
+                             f"'cubic', not {mode.decode()!r}{' without antialias' if mode == b'linear' else ''} (or "
+                             "'linear' with antialias 1); onnxruntime refuses to load it (\"exclude_outside can be "
+                             "set to 1 when (1) mode is CUBIC, or (2) mode is LINEAR when anti-aliasing is enabled\"): give "
+                             "exclude_outside 0")
     if op == "Multinomial":
         size = attrs["sample_size"].i if "sample_size" in attrs else 1
         if size < 1:
@@ -803,8 +808,10 @@ def _check_layer_norm_params(n, where: str, shapes: dict) -> None:
     NumPy-broadcastable to it"). Likewise one whose normalized dimensions (``X.shape[axis:]``) hold no element
     (``[2, 0]`` over axis -1): the same sizes as onnx's reference makes, but its mean and variance are of no element
     (NaN), and onnxruntime refuses to run it; an empty dimension before ``axis`` (no row to normalize) is planned, as
-    both run it."""
-    if n.op_type != "LayerNormalization" or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
+    both run it. An RMSNormalization (opset 23) likewise (round 76): onnxruntime 1.32 runs it by the same kernel, which
+    refuses its axis outside X's rank ("axis 3 is not in valid range [-3,2]") and a scale that does not broadcast, both
+    planned before (ONNX's inference checks neither)."""
+    if n.op_type not in ("LayerNormalization", "RMSNormalization") or n.domain not in ("", "ai.onnx") or len(n.input) < 2:
         return
     x = shapes.get(n.input[0], (0, None))[1]
     axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
