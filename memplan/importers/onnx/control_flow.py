@@ -18,8 +18,9 @@ true after each iteration (``_folder``), at most ``MAX_UNROLL`` iterations.
 
 What stays refused, each naming the node and why: a ``Loop`` without a trip count or over ``MAX_UNROLL`` whose body
 passes its condition on, of a trip count not known at import, or whose body computes its condition from what the
-inputs hold (how many iterations run is then a run-time fact: its scan outputs' sizes are not static), a zero-iteration ``Loop`` with scan outputs (their element shape is the
-body's, which never runs), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
+inputs hold (how many iterations run is then a run-time fact: its scan outputs' sizes are not static), a
+zero-iteration ``Loop`` with a scan output whose element shape its body does not declare (the body never runs; one
+it declares is planned an empty tensor, round 76), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
 runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
 
@@ -558,10 +559,9 @@ class _Expander:
             if not n.input[2 + k]:
                 raise GraphError(f"{who}: its loop-carried value #{k} has no initial value (input {2 + k} is empty)")
         if steps == 0:
-            if any(n.output[carried + j] for j in range(scans) if carried + j < len(n.output)):
-                raise GraphError(f"{who}: it runs no iteration (trip count {m}"
-                                 + ("" if runs else ", condition false") + ") and has scan outputs: their element "
-                                 "shape is the body's, which never runs (not supported)")
+            for j in range(scans):
+                if carried + j < len(n.output) and n.output[carried + j]:
+                    self.empty_scan(n, body, who, j, carried, m, runs)
             for k in range(carried):
                 if k < len(n.output) and n.output[k]:
                     self.new_nodes.append(self.onnx.helper.make_node(
@@ -619,6 +619,28 @@ class _Expander:
                     self.type_checks.append(ScanCheck(concat, f"{who}: its scan output #{j} {target!r} differs in "
                                                       "shape from one iteration to the next (onnxruntime refuses to "
                                                       "run the Loop: \"Inconsistent shape in loop output\")"))
+
+    def empty_scan(self, n, body, who: str, j: int, carried: int, m: int | None, runs: bool) -> None:
+        """Scan output ``j`` of a ``Loop`` that runs no iteration: an empty tensor, of shape [0, *the element shape
+        its body declares for it] and the body's element type, as onnxruntime returns it (round 76: it was refused).
+        Refused, naming the output, where the body declares no fixed shape for it: the element shape is then the
+        body's inference, a run that never happens here."""
+        target = n.output[carried + j]
+        vi = body.output[1 + carried + j]
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is None or not tt.elem_type or not tt.HasField("shape") \
+                or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            raise GraphError(f"{who}: it runs no iteration (trip count {m}" + ("" if runs else ", condition false")
+                             + ") and has scan outputs: its body declares no fixed element type and shape for scan "
+                             f"output #{j} {target!r} (body output {vi.name!r}): its shape is then the body's, which "
+                             "never runs (not supported; declare the body output's shape)")
+        empty = self.onnx.TensorProto()
+        empty.name = self.fresh(f"{n.name}/scan_{j}/empty")
+        empty.data_type = tt.elem_type
+        empty.dims.extend([0, *(d.dim_value for d in tt.shape.dim)])
+        self.new_initializers.append(empty)
+        self.new_nodes.append(self.onnx.helper.make_node("Identity", [empty.name], [target],
+                                                         name=self.fresh_node(f"{n.name}/scan_{j}")))
 
     def holds(self, value: str, computed: str, who: str, i: int) -> bool:
         """Whether the condition a while-loop's iteration ``i`` made (``value``, its body's ``computed``) is true,
