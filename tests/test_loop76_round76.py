@@ -3,6 +3,8 @@
 1. A ``Loop`` that runs no iteration (trip count 0, or a condition false before the first) but has scan outputs was
    refused; onnxruntime returns each scan output empty, of shape [0, *the body's element shape]: planned so where the
    body declares that shape, refused naming the output where it does not.
+2. An external data location holding a NUL was refused "onnxruntime refuses to load such a model"; onnxruntime
+   reads the name up to the NUL: still refused, the message now says what onnxruntime does.
 """
 
 from __future__ import annotations
@@ -68,3 +70,18 @@ def test_loop_of_no_iteration_refuses_a_scan_output_of_undeclared_shape_naming_i
     with pytest.raises(GraphError, match=r"'loop0' \(Loop\): it runs no iteration .* scan output #0 'ss' \(body "
                                          r"output 's'\)"):
         import_onnx(_zero_loop(0, declare=declare))
+
+
+# -- 2. an external data location holding a NUL ---------------------------------------------------------------------
+
+def test_a_nul_in_an_external_data_location_is_refused_saying_what_onnxruntime_does(tmp_path):
+    """onnxruntime cuts the name at the NUL and runs the model on ``w.bin``: the refusal said onnxruntime refuses."""
+    from test_onnx_round35_external import _saved
+
+    path = _saved(tmp_path, "w.bin\0.txt")
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert s.run(None, {"x": np.ones((2, 3), np.float32)})[0].tolist() == [[12.0, 15.0, 18.0, 21.0]] * 2
+    with pytest.raises(GraphError, match=r"initializer 'W': its external data is not read: .* holds a NUL character; "
+                                         r"onnxruntime cuts the name there and reads 'w\.bin'\)$") as err:
+        import_onnx(path)
+    assert "onnxruntime refuses" not in str(err.value)

@@ -237,7 +237,8 @@ class Reason(enum.Enum):
     """Why an external data location is not read: the message's words (a ``str.format`` of ``DataProblem``'s
     fields) and whether onnxruntime refuses such a model too. Code branches on the reason, never on the words."""
 
-    NUL = ("its data file {location!r} is no file name (it holds a NUL character)", True)
+    NUL = ("its data file {location!r} is no file name (it holds a NUL character; onnxruntime cuts the name there "
+           "and reads {detail!r})", False)   # (round 76: onnxruntime was said to refuse it; it runs the model)
     TOO_LONG = ("its data file {location!r} is no file name this system can open ({detail})", True)
     NOT_RELATIVE = ("its data file {location!r} is not a relative path inside the model's folder", True)
     DRIVE = ("its data file {location!r} names a drive ({detail}): saved on Windows, it is no file in the model's "
@@ -299,7 +300,7 @@ def _outside_folder(base_dir: str, location: str, real_dir: str | None = None) -
     stats it (an error quoting a size would tell the size of any file; a named pipe blocks a read), and not left
     to onnx's loader, which checks paths only since onnx 1.16."""
     if "\0" in location:
-        return DataProblem(Reason.NUL, location)
+        return DataProblem(Reason.NUL, location, detail=location.split("\0", 1)[0])
     slashed = "/".join(_location_parts(location))
     if not location or os.path.isabs(location) or slashed.startswith("/"):
         return DataProblem(Reason.NOT_RELATIVE, location)
