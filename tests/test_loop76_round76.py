@@ -5,15 +5,19 @@
    body declares that shape, refused naming the output where it does not.
 2. An external data location holding a NUL was refused "onnxruntime refuses to load such a model"; onnxruntime
    reads the name up to the NUL: still refused, the message now says what onnxruntime does.
+3. ``--dim 'b= 3'`` was taken as ``b=3`` though every number an option takes is plain digits: spaces around the
+   ``=`` are ``--dim``'s own syntax (tested since round 22: ``b = 2``), now documented so; the value stays digits.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from needs import need
 
-need("onnx")
+onnx = need("onnx")
 ort = need("onnxruntime")
 
 from onnx import TensorProto as T  # noqa: E402
@@ -85,3 +89,39 @@ def test_a_nul_in_an_external_data_location_is_refused_saying_what_onnxruntime_d
                                          r"onnxruntime cuts the name there and reads 'w\.bin'\)$") as err:
         import_onnx(path)
     assert "onnxruntime refuses" not in str(err.value)
+
+
+# -- 3. a --dim value with spaces -------------------------------------------------------------------------------------
+
+def _symbolic(tmp_path) -> str:
+    m = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [V("x", T.FLOAT, ["b", 4])],
+                                            [V("y", T.FLOAT, ["b", 4])]), opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(m, path)
+    return path
+
+
+@pytest.mark.parametrize("spelled", ["b= 3", "b = 3", " b=3 "])
+def test_spaces_around_a_dims_equals_sign_are_its_documented_syntax(tmp_path, capsys, spelled):
+    """``--dim 'b= 3'`` is ``b=3``: spaces around NAME and VALUE are the option's syntax (docs/importers.md,
+    docs/format.md, the option's help), the VALUE's own digits plain ASCII as every number an option takes."""
+    from memplan.cli import main
+
+    path = _symbolic(tmp_path)
+    outs = []
+    for i, d in enumerate(["b=3", spelled]):
+        assert main(["import", path, "-o", str(tmp_path / f"g{i}.json"), "--dim", d, "-q"]) == 0
+        outs.append((tmp_path / f"g{i}.json").read_bytes())
+    assert outs[0] == outs[1]
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "importers.md").read_text(encoding="utf-8")
+    assert "`--dim 'b= 3'` are `b=3`" in docs
+
+
+@pytest.mark.parametrize("spelled", ["b=\t3", "b=+3", "b=3 4", "b=1_0", "b=3\n"])
+def test_a_dim_value_that_is_no_plain_digits_is_one_line_naming_the_option(tmp_path, capsys, spelled):
+    from memplan.cli import main
+
+    code = main(["import", _symbolic(tmp_path), "-o", str(tmp_path / "g.json"), "--dim", spelled, "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"--dim {spelled!r}: value" in err
+    assert not (tmp_path / "g.json").exists()

@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="fix the leading dimension of every graph input that is symbolic (ONNX: or unknown; a "
                          "model with neither takes only a batch equal to a fixed one)")
     sp.add_argument("--dim", action="append", default=[], metavar="NAME=VALUE",
-                    help="fix a symbolic dimension by name (repeatable, each NAME at most once)")
+                    help="fix a symbolic dimension by name: VALUE plain ASCII digits, spaces around '=' "
+                         "ignored (repeatable, each NAME at most once)")
     sp.add_argument("--name", default=None, help="graph name (default: the file's stem)")
     sp.add_argument("--alignment", type=argtypes.alignment, default=256, metavar="BYTES",
                     help="the graph's arena alignment in bytes: a power of two, at most 2^48 (default 256)")

@@ -1315,7 +1315,7 @@ def parse_dims(items: list[str] | None) -> dict[str, int]:
         # (split at the last '=': the value is digits, while an exporter's dimension name may hold '=' itself, as
         # ``N=2``, which the first '=' made unnameable: "--dim 'N=2=3': value '2=3' is not an integer")
         key, sep, val = item.rpartition("=")
-        key, val = key.strip(), val.strip(" ")   # (spaces around '=' are the syntax's; the value's digits are ASCII)
+        key, val = key.strip(), val.strip(" ")   # (spaces around '=' are the syntax's, documented; the digits ASCII)
         if not sep or not key:
             raise GraphError(f"--dim {item!r}: expected NAME=VALUE")
         if not _DECIMAL.fullmatch(val):   # int() also takes ' 4', '1_0' and other scripts' digits ('٤')
