@@ -19,52 +19,28 @@ there, and a ``ProcessPoolExecutor``/``multiprocessing`` worker forked while ano
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import warnings
 from collections.abc import Iterator
 
-from ._forklocks import fork_safe
+from ._forklocks import OuterBlock, fork_safe
 
 #: held around every ``catch_warnings`` block of memplan and ``runtime``
 WARNINGS_LOCK = fork_safe(threading.RLock())
 
-#: the outermost running block, with the thread that holds it (set and cleared under ``WARNINGS_LOCK``): what a
-#: forked child undoes where that thread is not its own
-_outer: tuple[int, warnings.catch_warnings] | None = None
+#: the outermost running block: what a forked child undoes where that block is another thread's
+_BLOCKS = OuterBlock()
 
 
 @contextlib.contextmanager
 def warnings_caught(ignore: bool = True) -> Iterator[None]:
     """``warnings.catch_warnings()`` under ``WARNINGS_LOCK``; with ``ignore``, every warning ignored inside (the
     block's own filters otherwise, set by the caller inside it)."""
-    global _outer
     with WARNINGS_LOCK:
         block = warnings.catch_warnings()
-        outermost = _outer is None
-        try:
-            with block:
-                if outermost:   # (after ``__enter__`` saved the filters, before any is changed)
-                    _outer = (threading.get_ident(), block)
-                if ignore:
-                    warnings.simplefilter("ignore")
-                yield
-        finally:
-            if outermost:   # (after ``__exit__``: a fork in between undoes it once more, to the same filters)
-                _outer = None
-
-
-def _after_fork_in_child() -> None:
-    """In a forked child: another thread's running block undone (its ``__exit__``: the filters, ``showwarning``
-    as it found them); the forking thread's own block left to it, as it goes on here and leaves it."""
-    global _outer
-    outer = _outer
-    if outer is None or outer[0] == threading.get_ident():
-        return
-    _outer = None
-    with contextlib.suppress(Exception):   # (a handler that raised would print in every child: nothing to undo then)
-        outer[1].__exit__(None, None, None)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+        # (marked before ``__enter__`` saves the filters and cleared after ``__exit__`` puts them back: a child forked
+        # before the entry finds nothing to undo, its ``__exit__`` refused and suppressed)
+        with _BLOCKS.outermost(lambda: block.__exit__(None, None, None)), block:
+            if ignore:
+                warnings.simplefilter("ignore")
+            yield

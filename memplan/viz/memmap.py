@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .._forklocks import fork_safe
+from .._forklocks import OuterBlock, fork_safe
 from .._interrupt import raise_if_interrupted
 from .._warnblock import warnings_caught
 from ..errors import MemplanError, check_option_names, counted
@@ -93,47 +93,23 @@ def _drawing_style() -> Iterator[None]:
     import matplotlib
     import matplotlib.style
 
-    global _STYLE_OUTER
     with _STYLE_LOCK:
         fonts = {k: matplotlib.rcParams[k] for k in FONT_KEYS}
-        outermost = _STYLE_OUTER is None
-        if outermost:   # (what a child forked meanwhile puts back: ``_style_back_in_child``)
-            _STYLE_OUTER = (threading.get_ident(), dict(matplotlib.rcParams.copy()))
-        try:
-            with matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
-                    _no_glyph_warnings(), _font_warnings_once():
-                yield
-        finally:
-            if outermost:
-                _STYLE_OUTER = None
+        found = dict(matplotlib.rcParams.copy())
+        # (a child forked meanwhile puts back what the drawing found, as ``rc_context`` does: no validation again)
+        with _STYLE_BLOCKS.outermost(lambda: dict.update(matplotlib.rcParams, found)), \
+                matplotlib.style.context("default"), matplotlib.rc_context({**fonts, "svg.hashsalt": "memplan"}), \
+                _no_glyph_warnings(), _font_warnings_once():
+            yield
 
 
 #: held while ``_drawing_style`` has rcParams, matplotlib's one global settings dict, set to its defaults: two
 #: threads drawing at once each saved what the other had set, and the last to leave put matplotlib's defaults
 #: back for good (the calling program's own rcParams lost) and drew with the other's settings half-restored
 _STYLE_LOCK = fork_safe(threading.RLock())
-#: the outermost running ``_drawing_style``: its thread and the rcParams it found (set and cleared under the lock)
-_STYLE_OUTER: tuple[int, dict] | None = None
-
-
-def _style_back_in_child() -> None:
-    """In a forked child: the rcParams another thread's drawing had set to matplotlib's defaults put back as that
-    drawing found them (only the forking thread lives on there, so the drawing's ``rc_context`` never ends: a
-    worker forked while another thread drew a memory map kept matplotlib's defaults, the program's own rcParams
-    lost, for its whole life; round 76 review). The forking thread's own drawing puts them back itself."""
-    global _STYLE_OUTER
-    outer = _STYLE_OUTER
-    if outer is None or outer[0] == threading.get_ident():
-        return
-    _STYLE_OUTER = None
-    with contextlib.suppress(Exception):   # (a handler that raised would print in every child)
-        import matplotlib
-
-        dict.update(matplotlib.rcParams, outer[1])   # (as ``rc_context`` puts them back: no validation again)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_style_back_in_child)
+#: the outermost running ``_drawing_style``: a worker forked while another thread drew kept matplotlib's defaults,
+#: the program's own rcParams lost, for its whole life (round 76 review); its child puts back what the drawing found
+_STYLE_BLOCKS = OuterBlock()
 
 
 class _Once(logging.Filter):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
-import os
 import re
 import threading
 from typing import Any
 
-from ..._forklocks import fork_safe
+from ..._forklocks import OuterBlock, fork_safe
 from ..._warnblock import warnings_caught
 from ...errors import GraphError
 from ...errors import short_repr as _short
@@ -889,15 +888,12 @@ def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
     Under ``_DEFAULT_DTYPE_LOCK``: the default is one for the process, and two imports' blocks that overlapped (threads)
     put back each other's, the last out the first's ``dtype``, so the process kept float64 (or float16) as its
     default for good (round 76). A forked child gets back the default the outermost running block found where that
-    block is another thread's (``_default_dtype_back_in_child``: a worker forked beside an import kept float64 as its
+    block is another thread's (``_DEFAULT_DTYPE_BLOCKS``: a worker forked beside an import kept float64 as its
     default for good, the block's thread never running in it; round 76 review)."""
-    global _DEFAULT_DTYPE_OUTER
     with _DEFAULT_DTYPE_LOCK:
         old = torch.get_default_dtype()
-        outermost = _DEFAULT_DTYPE_OUTER is None
-        if outermost:   # (before the change: a fork in between puts back the default it has still)
-            _DEFAULT_DTYPE_OUTER = (threading.get_ident(), torch, old)
-        try:
+        # (marked before the change: a fork in between puts back the default it has still)
+        with _DEFAULT_DTYPE_BLOCKS.outermost(lambda: torch.set_default_dtype(old)):
             try:
                 torch.set_default_dtype(dtype)
             except (TypeError, ValueError, RuntimeError):
@@ -906,31 +902,12 @@ def _under_default_dtype(torch, dtype: Any, run: Any) -> Any:
                 return run()
             finally:
                 torch.set_default_dtype(old)
-        finally:
-            if outermost:
-                _DEFAULT_DTYPE_OUTER = None
 
 
 #: held while ``_under_default_dtype`` has torch's default dtype changed
 _DEFAULT_DTYPE_LOCK = fork_safe(threading.RLock())
-#: the outermost running ``_under_default_dtype``: its thread, torch, and the default it found (set under the lock)
-_DEFAULT_DTYPE_OUTER: tuple[int, Any, Any] | None = None
-
-
-def _default_dtype_back_in_child() -> None:
-    """In a forked child: the default dtype another thread's running block changed, put back as that block found it
-    (the forking thread's own block goes on here and puts it back itself)."""
-    global _DEFAULT_DTYPE_OUTER
-    outer = _DEFAULT_DTYPE_OUTER
-    if outer is None or outer[0] == threading.get_ident():
-        return
-    _DEFAULT_DTYPE_OUTER = None
-    with contextlib.suppress(Exception):   # (a handler that raised would print in every child)
-        outer[1].set_default_dtype(outer[2])
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_default_dtype_back_in_child)
+#: the outermost running ``_under_default_dtype``, undone in a forked child where another thread runs it
+_DEFAULT_DTYPE_BLOCKS = OuterBlock()
 
 
 #: the dtypes ``torch.set_default_dtype`` takes, and the complex ones each makes a complex result (``full`` of ``1j``)
