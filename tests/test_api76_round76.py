@@ -21,46 +21,14 @@ import os
 import pickle
 import signal
 import threading
-import time
 import warnings
 
 import pytest
+from thread_forks import child_status, forked_beside
 
 from memplan import _forklocks, _gc
 from memplan.importers.torch.common import EXPORT_LOCK
 from memplan.io import minimalloc
-
-
-def _child_status(pid: int) -> int:
-    """The forked child's exit code, killing it after a bounded wait (a hang is the defect, not a time)."""
-    for _ in range(300):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return -2
-
-
-def _forked_beside(hold, child) -> int:
-    """Fork while another thread runs ``hold(started, release)`` (it sets ``started`` and waits for ``release``);
-    the child runs ``child()`` (its exit code: 0 for success) and leaves at once (no pytest teardown there)."""
-    started, release = threading.Event(), threading.Event()
-    t = threading.Thread(target=hold, args=(started, release), daemon=True)
-    t.start()
-    try:
-        assert started.wait(10)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os._exit(child())
-            except BaseException:
-                os._exit(3)
-        return _child_status(pid)
-    finally:
-        release.set()
-        t.join(10)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
@@ -81,7 +49,7 @@ def test_child_forked_during_another_threads_pause_collects_again():
         _gc.paused(lambda: None)()
         return 0 if gc.get_threshold() == before else 2
 
-    assert _forked_beside(planning, child) == 0
+    assert forked_beside(planning, child) == 0
     assert gc.get_threshold() == before
 
 
@@ -97,7 +65,7 @@ def test_child_forked_while_another_thread_held_the_pause_lock_does_not_hang():
         _gc.paused(lambda: None)()
         return 0
 
-    assert _forked_beside(holding, child) == 0
+    assert forked_beside(holding, child) == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
@@ -111,7 +79,7 @@ def test_forking_thread_keeps_its_own_pause_in_the_child():
         pid = os.fork()
         if pid == 0:
             os._exit(0 if gc.get_threshold()[0] == 0 and _gc._depth == 1 else 1)
-        return _child_status(pid)
+        return child_status(pid)
 
     assert inside() == 0
     assert gc.get_threshold() == before and _gc._depth == 0
@@ -132,7 +100,7 @@ def test_child_forked_during_another_threads_csv_parse_can_parse():
         table = minimalloc.parse_csv("id,lower,upper,size\nb0,0,3,4\n")
         return 0 if table.ids == ("b0",) else 1
 
-    assert _forked_beside(_holding(minimalloc._FIELD_LIMIT_LOCK), child) == 0
+    assert forked_beside(_holding(minimalloc._FIELD_LIMIT_LOCK), child) == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
@@ -143,7 +111,7 @@ def test_child_forked_during_another_threads_export_can_export():
         EXPORT_LOCK.release()
         return 0
 
-    assert _forked_beside(_holding(EXPORT_LOCK), child) == 0
+    assert forked_beside(_holding(EXPORT_LOCK), child) == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
@@ -161,7 +129,7 @@ def test_forking_thread_keeps_its_own_rlock_in_the_child():
                 os._exit(0 if ok else 1)
             except BaseException:
                 os._exit(2)
-    assert _child_status(pid) == 0
+    assert child_status(pid) == 0
 
 
 @pytest.mark.parametrize("how", [copy.copy, copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))])

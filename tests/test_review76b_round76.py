@@ -12,47 +12,14 @@ the child's whole life.
 from __future__ import annotations
 
 import os
-import signal
-import threading
-import time
 import warnings
 
 import pytest
+from thread_forks import child_status, forked_beside
 
 from memplan._warnblock import warnings_caught
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
-
-
-def _child_status(pid: int) -> int:
-    """The forked child's exit code, killing it after a bounded wait."""
-    for _ in range(300):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return -2
-
-
-def _forked_beside(hold, child) -> int:
-    """Fork while another thread runs ``hold(started, release)``; the child's exit code is ``child()``'s."""
-    started, release = threading.Event(), threading.Event()
-    t = threading.Thread(target=hold, args=(started, release), daemon=True)
-    t.start()
-    try:
-        assert started.wait(10)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os._exit(child())
-            except BaseException:
-                os._exit(3)
-        return _child_status(pid)
-    finally:
-        release.set()
-        t.join(10)
 
 
 def test_child_forked_during_another_threads_warnings_block_sees_warnings():
@@ -67,7 +34,7 @@ def test_child_forked_during_another_threads_warnings_block_sees_warnings():
     def child() -> int:
         return 0 if list(warnings.filters) == before else 1
 
-    assert _forked_beside(hold, child) == 0
+    assert forked_beside(hold, child) == 0
     assert list(warnings.filters) == before
 
 
@@ -79,7 +46,7 @@ def test_child_forked_during_own_warnings_block_keeps_it():
         pid = os.fork()
         if pid == 0:
             os._exit(0 if list(warnings.filters) == inside else 1)
-        assert _child_status(pid) == 0
+        assert child_status(pid) == 0
     assert list(warnings.filters) == before
 
 
@@ -96,7 +63,7 @@ def test_child_forked_during_another_threads_default_dtype_gets_it_back():
     def child() -> int:
         return 0 if torch.get_default_dtype() == before else 1
 
-    assert _forked_beside(hold, child) == 0
+    assert forked_beside(hold, child) == 0
     assert torch.get_default_dtype() == before
 
 
@@ -126,7 +93,7 @@ def test_child_forked_during_another_threads_export_switches_gets_its_logger_and
                 return 2
         return 0 if not logger.disabled and sys.stderr is real else 4
 
-    assert _forked_beside(hold, child) == 0
+    assert forked_beside(hold, child) == 0
     assert not logger.disabled and sys.stderr is real
 
 
@@ -145,7 +112,7 @@ def test_child_forked_during_another_threads_drawing_gets_the_programs_rcparams_
         def child() -> int:
             return 0 if matplotlib.rcParams["lines.linewidth"] == 7.25 else 1
 
-        assert _forked_beside(hold, child) == 0
+        assert forked_beside(hold, child) == 0
         assert matplotlib.rcParams["lines.linewidth"] == 7.25
 
 
@@ -170,5 +137,5 @@ def test_child_forked_during_another_threads_export_gets_torchs_own_module_apply
                 return 2
         return 0 if torch.nn.Module._apply is original else 4
 
-    assert _forked_beside(hold, child) == 0
+    assert forked_beside(hold, child) == 0
     assert torch.nn.Module._apply is original
