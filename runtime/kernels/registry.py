@@ -186,17 +186,25 @@ def _readers_of_roots(graph: Graph) -> dict[int, set[int]]:
     return out
 
 
+#: the ops whose outputs no fused kernel stores (``runtime.kernels.fused``): a group computes them in registers (a
+#: norm's scale, SiLU's gate, ROPE's rotated rows, attention's probabilities) and stores what comes after them
+UNSTORED_OPS = frozenset({"RMS_NORM", "SILU", "ROPE", "SOFT_MAX"})
+
+
 def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch], read_by) -> bool:
     """A fused kernel writes only some of its group's tensors (``WRITES``): every member output that a node
     outside the group reads, or that the graph outputs, must be among them, else the group runs node by
-    node."""
+    node. An output of an ``UNSTORED_OPS`` member never is, whatever its address: planned in place over an earlier
+    member's output that the kernels do store (a SILU's output over its gate product, a norm's over the ADD's h),
+    it sat at a written address, so a group whose SILU output was a graph output fused, and that output held the
+    gate product, silently."""
     written = {ln.args[i] for ln in lns for i in WRITES.get(ln.kernel, ())}
     inside = set(members)
     for m in members:
         for ti in graph.node_outputs[m]:
             r = graph.root[ti]
             needed = graph.tensors[r].kind == "output" or bool(read_by.get(r, set()) - inside)
-            if needed and addr(graph.tensors[ti].id) not in written:
+            if needed and (graph.nodes[m].op in UNSTORED_OPS or addr(graph.tensors[ti].id) not in written):
                 return False
     return True
 
