@@ -82,3 +82,80 @@ def test_a_fused_groups_unstored_output_read_outside_it_runs_node_by_node(monkey
         np.testing.assert_allclose(ex.read(t), v, rtol=1e-3, atol=1e-3, err_msg=t)
     assert ex.program.fused_groups == 0
     ex.free()
+
+
+def _views_of_one_root(op: str, n: int):
+    """SILU(x) -> R, then ``op`` reading one view of R and writing another view of R that overlaps it (no in-place
+    pair: the two views share a root, which rule 3 of the contract leaves alone), then R copied out. Returns the
+    graph, its inputs and R's expected values (every input read before any output is written)."""
+    b = memplan.GraphBuilder(f"views-{op.lower()}")
+    b.input("x", 4 * 2 * n, shape=[2 * n], dtype="f32")
+    b.node("s", "SILU", ["x"], b.intermediate("R", 4 * 2 * n, shape=[2 * n], dtype="f32"))
+    x = np.random.default_rng(n).standard_normal(2 * n).astype(np.float32)
+    R = _silu(x)
+    want = R.copy()
+    if op == "CONT":   # rows [n/2, 3n/2) moved to [0, n) (a cache's rows moved within it)
+        b.view("A", "R", 4 * n, 4 * (n // 2), kind="intermediate", shape=[n], dtype="f32")
+        b.view("B", "R", 4 * n, 0, kind="intermediate", shape=[n], dtype="f32")
+        b.node("op", "CONT", ["A"], "B")
+        want[:n] = R[n // 2: n // 2 + n]
+    elif op == "ADD":   # [0, n) doubled into [n/2, 3n/2)
+        b.view("A", "R", 4 * n, 0, kind="intermediate", shape=[n], dtype="f32")
+        b.view("B", "R", 4 * n, 4 * (n // 2), kind="intermediate", shape=[n], dtype="f32")
+        b.node("op", "ADD", ["A", "A"], "B")
+        want[n // 2: n // 2 + n] = R[:n] + R[:n]
+    else:   # a product of the first row written over that row
+        b.weight("w", 2 * n * n, shape=[n, n], dtype="f16")
+        b.view("A", "R", 4 * n, 0, kind="intermediate", shape=[1, n], dtype="f32")
+        b.view("B", "R", 4 * n, 0, kind="intermediate", shape=[1, n], dtype="f32")
+        b.node("op", "MUL_MAT", ["w", "A"], "B")
+    b.node("o", "CONT", ["R"], b.output("O", 4 * 2 * n, shape=[2 * n], dtype="f32"))
+    return b.build(), {"x": x}, want
+
+
+@pytest.mark.parametrize("op", ["CONT", "ADD", "MUL_MAT"])
+def test_a_node_writing_a_view_over_a_view_it_reads_reads_a_copy(monkeypatch, op):
+    """A node whose output is a view of the root one of its inputs views, overlapping it (valid per the contract,
+    and verified: rule 3 is about two roots) ran its kernel straight over its own input: ``copy_u32`` moving
+    rows of a root within it, ``binary_f32`` into a shifted view, a GEMV writing y over the x it still reads. On the
+    GPU blocks then overwrite elements other blocks have yet to read (the emulator reads every input first, so only
+    the launches show it). Such an input is now copied to scratch first and the kernel reads the copy, as for an
+    in-place pair; the emulator and the fake driver give the reference's values."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+    from runtime.step import program_at
+
+    n = 64 if op == "MUL_MAT" else 1024
+    g, inputs, want = _views_of_one_root(op, n)
+    plan = memplan.plan(g)
+    memplan.verify(g, plan)
+    labels: dict[int, str] = {}
+    nxt = iter(range(1 << 44, 1 << 62, 1 << 36))
+
+    def alloc(nbytes: int, label: str) -> int:
+        a = next(nxt)
+        labels[a] = label
+        return a
+
+    prog, addr = program_at(g, plan, alloc)
+    out_lo, out_hi = addr["B"], addr["B"] + g.tensor("B").size
+    *copies, main = prog.launches["op"]
+    assert copies and all(ln.kernel == "copy_u32" for ln in copies), prog.launches["op"]
+    for ln in copies:   # each copy reads the input's planned bytes into a scratch buffer
+        assert labels.get(ln.args[1] & ~((1 << 36) - 1), "").startswith("scratch"), ln
+    reads = [a for a in main.args[:3] if isinstance(a, int) and a >= 1 << 44 and a != addr["B"]
+             and not labels.get(a, "").startswith(("w", "counters"))]
+    assert reads and not any(out_lo <= a < out_hi for a in reads), (main, out_lo, out_hi)
+    weights = {"w": (np.random.default_rng(1).standard_normal((n, n)) / 8).astype(np.float16)} if op == "MUL_MAT" else {}
+    outs = emulate(g, plan, weights, inputs, check=True)[0]
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, inputs=inputs, weights=weights)
+    ex.run()
+    got = ex.read("O")
+    ex.free()
+    np.testing.assert_array_equal(got, outs["O"])
+    if op == "MUL_MAT":
+        want[:n] = want[:n] @ weights["w"].astype(np.float32).T
+    np.testing.assert_allclose(outs["O"], want, rtol=1e-5, atol=1e-5)

@@ -42,6 +42,7 @@ from .ops import (
     gemm_tc_swiglu_launch,
     gemv_rows_per_block,
     mul_mat_f16x_launch,
+    over_inputs,
     product_launch,
     swiglu_f16x_launch,
 )
@@ -162,10 +163,11 @@ def _dies_in(graph: Graph, t: str, nodes) -> bool:
 
 
 def _product_over_x(graph: Graph, addr, mm) -> bool:
-    """Whether the plan put a product's output over its x (only an in-place pair lets it: the contract): its
-    kernel would write rows of y while other blocks still read x; node by node, the registry copies x first."""
-    y, x = mm.outputs[0], mm.inputs[1]
-    return (y, x) in mm.inplace and _overlaps(graph, addr, y, x)
+    """Whether the plan put a product's output over an input (an in-place pair, or a view of the same root:
+    ``ops.over_inputs``): its kernel would write rows of y while other blocks still read x; node by node, the
+    registry copies the input first."""
+    y = mm.outputs[0]
+    return y in over_inputs(graph, mm) and any(_overlaps(graph, addr, y, t) for t in mm.inputs)
 
 
 def _mm_add_rms(graph: Graph, addr, nodes, num_sms: int, counter: int, gemv_norm_min: int = 0,

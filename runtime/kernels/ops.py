@@ -987,6 +987,18 @@ def _overlaps(graph: Graph, addr, a: str, b: str) -> bool:
     return aa < ab + graph.tensor(b).size and ab < aa + graph.tensor(a).size
 
 
+def over_inputs(graph: Graph, node) -> list[str]:
+    """The outputs of ``node`` that a plan may put over its inputs: its in-place outputs, and every output that is a
+    view of the root of one of its inputs (a node writing one view of a tensor and reading another, as a KV cache's
+    rows moved within it, ``CONT(view) -> view``: the contract's rule 3 is about two roots, so nothing keeps such
+    views apart). Only the in-place ones were staged: a copy moving rows [512, 1536) of a root to [0, 1024) ran as
+    ``copy_u32`` over its own source (blocks overwrote elements others had yet to read), a product into the view of
+    its x's bytes wrote rows of y while other blocks still read x."""
+    roots = {graph.root[graph.tensor_index[i]] for i in node.inputs}
+    return list(dict.fromkeys([o for o, _i in node.inplace]
+                              + [o for o in node.outputs if graph.root[graph.tensor_index[o]] in roots]))
+
+
 def _alias_ok(graph: Graph, addr, writes, reads) -> bool:
     """A fused kernel may write a tensor over one it reads only in place (same start address: the same
     thread reads an element before writing it); any other overlap is left to separate kernels."""

@@ -19,7 +19,18 @@ from memplan.errors import ExecutorError
 from . import ops
 from .fused import fused_launch
 from .library import SIGNATURES
-from .ops import EARLY_READS, GEMM_TC_NAMES, MEMCPY, WRITES, KernelError, Launch, _overlaps, copy_launch, node_launches
+from .ops import (
+    EARLY_READS,
+    GEMM_TC_NAMES,
+    MEMCPY,
+    WRITES,
+    KernelError,
+    Launch,
+    _overlaps,
+    copy_launch,
+    node_launches,
+    over_inputs,
+)
 
 
 def launches_for(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 132, wgmma: bool = False,
@@ -217,7 +228,7 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
     another view of the partner's root dies here too, so the plan may put y over it."""
     node = graph.nodes[ni]
     y = node.outputs[0]
-    inplace = any(o == y for o, _i in node.inplace)
+    inplace = y in over_inputs(graph, node)
     staged = [i for i in node.inputs if inplace and _overlaps(graph, addr, y, i)]
     if not staged:
         return node_launches(graph, addr, ni, num_sms, wgmma)
@@ -241,7 +252,7 @@ def _stage_shifted_inplace(graph: Graph, addr, node, lns: list[Launch], scratch)
     in-place partner: the contract lets the output overlap the partner's whole root, which dies here, so another
     view of that root the node reads (``MUL(a, b)`` over the two halves of one tensor, ``inplace {y: b}``, y
     planned 4 bytes into a) was read where threads were writing y, and only b was copied."""
-    outs = [o for o, _i in node.inplace]
+    outs = over_inputs(graph, node)
     spans: dict[str, tuple[int, int]] = {}
     hot: list[str] = []
     for i in dict.fromkeys(node.inputs):
