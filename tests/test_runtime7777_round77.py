@@ -159,3 +159,41 @@ def test_a_node_writing_a_view_over_a_view_it_reads_reads_a_copy(monkeypatch, op
     if op == "MUL_MAT":
         want[:n] = want[:n] @ weights["w"].astype(np.float32).T
     np.testing.assert_allclose(outs["O"], want, rtol=1e-5, atol=1e-5)
+
+
+def _view_op_into_its_own_tensor(op: str, out_size: int = 32):
+    """SILU(x) -> t, ``op`` (a view op) t -> u where u is an intermediate of its own (no view of t), SILU(u) -> y."""
+    b = memplan.GraphBuilder(f"view-op-{op.lower()}")
+    b.input("x", 32, shape=[8], dtype="f32")
+    b.node("s", "SILU", ["x"], b.intermediate("t", 32, shape=[8], dtype="f32"))
+    b.node("r", op, ["t"], b.intermediate("u", out_size, shape=[2, out_size // 8], dtype="f32"))
+    b.node("s2", "SILU", ["u"], b.output("y", out_size, shape=[2, out_size // 8], dtype="f32"))
+    return b.build()
+
+
+@pytest.mark.parametrize("op", ["RESHAPE", "VIEW", "NONE"])
+def test_a_view_op_whose_output_is_no_view_copies_its_input(monkeypatch, op):
+    """A view op launches nothing: its output is its input's bytes. One whose output is a tensor of its own (valid per
+    the contract, which leaves op semantics to the backend) was launched nothing as well, so that output was never
+    written: its reader read the bytes a plan had given it, here the input ``x`` that the plan reused them from, and
+    the step computed silu(x) for silu(silu(x)) with a verified plan, in the emulator and the pycuda executors alike.
+    Such an output is now a byte copy of the input; one of another size is a KernelError naming the node."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+    from runtime.kernels.ops import KernelError
+
+    g = _view_op_into_its_own_tensor(op)
+    plan = memplan.plan(g)
+    x = np.linspace(-2, 3, 8, dtype=np.float32)
+    want = _silu(_silu(x)).reshape(2, 4)
+    np.testing.assert_allclose(emulate(g, plan, {}, {"x": x}, check=True)[0]["y"], want, rtol=1e-6)
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, inputs={"x": x})
+    ex.run()
+    np.testing.assert_allclose(ex.read("y"), want, rtol=1e-6)
+    ex.free()
+    g = _view_op_into_its_own_tensor(op, out_size=64)
+    with pytest.raises(KernelError, match=f"node 'r': {op} writes nothing, and its output 'u' is no view of its input"):
+        emulate(g, memplan.plan(g), {}, {"x": x})

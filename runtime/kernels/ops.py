@@ -1057,12 +1057,41 @@ def commuted(graph: Graph, ins) -> tuple[str, str]:
     return (b, a) if _numel(_shape(graph, a)) < _numel(_shape(graph, b)) else (a, b)
 
 
+def _view_op_launches(graph: Graph, addr, node) -> list[Launch]:
+    """A view op (``VIEW_OPS``: RESHAPE, VIEW, ...) launches nothing where its output is a view of its input's root:
+    the graph says they are the same bytes. An output of another root (a RESHAPE into an intermediate of its own,
+    valid per the contract, which leaves op semantics to the backend) was launched nothing too, so its bytes were
+    never written and its readers read whatever the plan had left there (the input a plan reused them from): now it
+    is a byte copy of its input, what sharing the bytes means, and KernelError naming the node where it cannot be one
+    (another size, other operand counts than one input and one output, or a copy off a word onto its input)."""
+    ins, outs = node.inputs, node.outputs
+    roots = {graph.root[graph.tensor_index[t]] for t in ins}
+    apart = [o for o in outs if graph.root[graph.tensor_index[o]] not in roots]
+    if not apart:
+        return []
+    y = apart[0]
+    if len(ins) != 1 or len(outs) != 1 or graph.tensor(ins[0]).size != graph.tensor(y).size:
+        raise KernelError(f"node {node.id!r}: {node.op} writes nothing, and its output {y!r} is no view of its input's "
+                          f"bytes; as a byte copy it needs 1 input and 1 output of one size, not {len(ins)} and "
+                          f"{len(outs)} ({', '.join(f'{t!r} of {graph.tensor(t).size} B' for t in (*ins, *outs))})")
+    x, size = ins[0], graph.tensor(y).size
+    if size == 0 or addr(x) == addr(y):   # (an in-place pair planned at one address: its bytes are there)
+        return []
+    ln = copy_launch(addr(x), addr(y), size)
+    if size % 4 == 0 and aligned(ln):
+        return [ln]   # (a shifted in-place pair: the registry stages the input, as for a CONT)
+    if _overlaps(graph, addr, y, x):
+        raise KernelError(f"node {node.id!r}: {node.op} copies {size} bytes, not whole aligned words, with its output "
+                          f"{y!r} over its input {x!r} (a byte copy must not overlap what it reads)")
+    return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(x), addr(y), size))]
+
+
 def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     """The kernels of node ``ni`` alone (KernelError names a node no kernel computes)."""
     node = graph.nodes[ni]
     op, ins, outs = node.op, node.inputs, node.outputs
     if op in VIEW_OPS:
-        return []
+        return _view_op_launches(graph, addr, node)
     if op == COPY_OP:
         n = graph.tensor(outs[0]).size
         return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), n))] if n else []
