@@ -197,3 +197,81 @@ def test_a_view_op_whose_output_is_no_view_copies_its_input(monkeypatch, op):
     g = _view_op_into_its_own_tensor(op, out_size=64)
     with pytest.raises(KernelError, match=f"node 'r': {op} writes nothing, and its output 'u' is no view of its input"):
         emulate(g, memplan.plan(g), {}, {"x": x})
+
+
+def test_a_fused_add_norm_normalises_the_rows_of_the_norms_input(monkeypatch):
+    """ADD(x [1, 16], r [1, 16]) -> h [2, 8], RMS_NORM(h), MUL by w [8], as one fusion group: RMS_NORM normalises h's
+    rows of 8 (node by node it does), but the fused add+norm kernel took its rows from the ADD's first input, one row of
+    16, so the group's output differed from the same graph without the group (0.38 off), silently. The fused kernel
+    now normalises h's rows."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    rng = np.random.default_rng(5)
+    x, r = (rng.standard_normal((1, 16)).astype(np.float32) for _ in range(2))
+    w = rng.standard_normal(8).astype(np.float32)
+    want = _rms((x + r).reshape(2, 8)) * w
+    for group in ("an", None):
+        b = memplan.GraphBuilder("add-norm-rows")
+        b.input("x", 64, shape=[1, 16], dtype="f32")
+        b.input("r", 64, shape=[1, 16], dtype="f32")
+        b.weight("w", 32, shape=[8], dtype="f32")
+        kw = {"group": group} if group else {}
+        b.node("add", "ADD", ["x", "r"], b.intermediate("h", 64, shape=[2, 8], dtype="f32"), **kw)
+        b.node("nrm", "RMS_NORM", ["h"], b.intermediate("a", 64, shape=[2, 8], dtype="f32"), **kw)
+        b.node("mul", "MUL", ["a", "w"], b.output("y", 64, shape=[2, 8], dtype="f32"), **kw)
+        g = b.build()
+        plan = memplan.plan(g)
+        out = emulate(g, plan, {"w": w}, {"x": x, "r": r}, check=True)[0]["y"]
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6, err_msg=str(group))
+        with monkeypatch.context() as m:
+            fake_cuda.install(m)
+            ex = Executor(g, plan, weights={"w": w}, inputs={"x": x, "r": r})
+            ex.run()
+            np.testing.assert_allclose(ex.read("y"), want, rtol=1e-5, atol=1e-6, err_msg=str(group))
+            assert ex.program.fused_groups == (1 if group else 0)
+            ex.free()
+
+
+@pytest.mark.parametrize("width,cont", [(8, False), (8, True), (4, True)])
+def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monkeypatch, width, cont):
+    """KQ, SOFT_MAX, KQV (and a CONT) as one fusion group whose KQV output is [B, heads, width] for a head size d of
+    16: node by node no kernel computes such a KQV (a KernelError naming it), but the group fused and its attention
+    kernel wrote B x heads x d values from the output's start, past its bytes over its arena neighbours: the emulator
+    named the out-of-bounds access without the CONT and returned a wrong output with it, and the pycuda executors ran
+    it. Now the group runs node by node and the KQV is refused by name, before anything is allocated."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+    from runtime.kernels.ops import KernelError
+
+    B, heads, D, n_kv = 1, 2, 16, 8
+    b = memplan.GraphBuilder("attention-width")
+    b.input("q", 4 * B * heads * D, shape=[B, heads, D], dtype="f32")
+    b.input("mask", 4 * B * n_kv, shape=[B, n_kv], dtype="f32")
+    b.weight("K", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
+    b.weight("V", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
+    f = dict(shape=[B, heads, n_kv], dtype="f32")
+    b.node("kq", "MUL_MAT", ["K", "q"], b.intermediate("s", 4 * B * heads * n_kv, **f), group="a")
+    b.node("sm", "SOFT_MAX", ["s", "mask"], b.intermediate("p", 4 * B * heads * n_kv, **f), group="a")
+    o = dict(shape=[B, heads, width], dtype="f32")
+    if cont:
+        b.node("kqv", "MUL_MAT", ["V", "p"], b.intermediate("o", 4 * B * heads * width, **o), group="a")
+        b.node("c", "CONT", ["o"], b.output("y", 4 * B * heads * width, shape=[B, heads * width], dtype="f32"),
+               group="a")
+    else:
+        b.node("kqv", "MUL_MAT", ["V", "p"], b.output("y", 4 * B * heads * width, **o), group="a")
+    g = b.build()
+    plan = memplan.plan(g)
+    rng = np.random.default_rng(width)
+    w = {k: rng.standard_normal((n_kv, 1, D)).astype(np.float16) for k in ("K", "V")}
+    inp = {"q": rng.standard_normal((B, heads, D)).astype(np.float32), "mask": np.zeros((B, n_kv), np.float32)}
+    said = r"node 'kqv': no MUL_MAT kernel for shapes"
+    with pytest.raises(KernelError, match=said):
+        emulate(g, plan, w, inp, check=True)
+    fake_cuda.install(monkeypatch)
+    with pytest.raises(KernelError, match=said):
+        Executor(g, plan, weights=w, inputs=inp)

@@ -140,7 +140,7 @@ def _stage_add_rms(graph: Graph, addr, nodes, scratch, internal) -> list[Launch]
     away = not _alias_ok(graph, addr, [y], [h]) or (f16 and _overlaps(graph, addr, y, h))
     if away and not _dies_in(graph, h, nodes):
         return None
-    one_row = _rows(graph, add.inputs[0]) == 1   # (any overlap with the inputs is safe: nothing to stage)
+    one_row = _rows(graph, h) == 1   # (any overlap with the inputs is safe: nothing to stage; the norm's rows)
     if one_row and not away:
         return None
     staged = [t for t in dict.fromkeys(add.inputs) if not one_row
@@ -281,11 +281,13 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         h, w, y = add.outputs[0], mul.inputs[1], mul.outputs[0]
         if not (nrm.inputs[0] == h and mul.inputs[0] == nrm.outputs[0] and graph.tensor(w).kind == "weight"):
             return None
-        shp = _shape(graph, x)
+        # the rows the norm normalises are its input's, h's: x's shape may split the same elements otherwise ([1, 16]
+        # added into an h of [2, 8]), and the kernel normalised x's rows of 16 where RMS_NORM takes h's rows of 8
+        shp = _shape(graph, h)
         H = shp[-1]
         rows = _numel(shp) // H
         nw = _numel(_shape(graph, w))
-        if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, h)) != _numel(shp) or H % 4
+        if (_numel(_shape(graph, r)) != _numel(shp) or _numel(_shape(graph, x)) != _numel(shp) or H % 4
                 or H // 4 > 4 * 1024 or nw % 4 or H % nw or broadcast_problem(graph, mul.inputs[0], w) is not None):
             return None
         half = _dtype(graph, y) == "f16"   # f16_acts: y feeds products only
@@ -354,7 +356,12 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
         return None
     n_kv, G, D = sk
     B, heads, Dq = sq
+    # the KQV's output holds a row of d per token and head, as its kernel node by node needs (``ops._mul_mat``): the
+    # kernel writes B x heads x d values whatever the graph says, so an output [B, heads, d / 2] (or a CONT of one)
+    # was written past its bytes, over its arena neighbours, and read back as half of them
+    sy = _shape(graph, kqv.outputs[0])
     if (Dq != D or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
+            or sy[-1] != D or _numel(sy) != B * heads * D
             or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) not in ("f32", "f16")):
         return None
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
