@@ -235,13 +235,15 @@ def test_a_fused_add_norm_normalises_the_rows_of_the_norms_input(monkeypatch):
             ex.free()
 
 
-@pytest.mark.parametrize("width,cont", [(8, False), (8, True), (4, True)])
-def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monkeypatch, width, cont):
+@pytest.mark.parametrize("width,cont,p_shape", [(8, False, None), (8, True, None), (4, True, None), (16, False, [2, 1, 8])])
+def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monkeypatch, width, cont, p_shape):
     """KQ, SOFT_MAX, KQV (and a CONT) as one fusion group whose KQV output is [B, heads, width] for a head size d of
     16: node by node no kernel computes such a KQV (a KernelError naming it), but the group fused and its attention
     kernel wrote B x heads x d values from the output's start, past its bytes over its arena neighbours: the emulator
     named the out-of-bounds access without the CONT and returned a wrong output with it, and the pycuda executors ran
-    it. Now the group runs node by node and the KQV is refused by name, before anything is allocated."""
+    it. Now the group runs node by node and the KQV is refused by name, before anything is allocated. So is a group
+    whose probabilities p split the tokens and heads otherwise than q ([2, 1, n_kv] for 2 heads over 2 KV heads): node
+    by node the KQV takes them from p's shape (1 head, which 2 KV heads do not group), the fused kernel from q's."""
     import fake_cuda
 
     from runtime.emulate import emulate
@@ -249,14 +251,16 @@ def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monke
     from runtime.kernels.ops import KernelError
 
     B, heads, D, n_kv = 1, 2, 16, 8
+    G = 2 if p_shape else 1
     b = memplan.GraphBuilder("attention-width")
     b.input("q", 4 * B * heads * D, shape=[B, heads, D], dtype="f32")
     b.input("mask", 4 * B * n_kv, shape=[B, n_kv], dtype="f32")
-    b.weight("K", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
-    b.weight("V", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
+    b.weight("K", 2 * n_kv * G * D, shape=[n_kv, G, D], dtype="f16")
+    b.weight("V", 2 * n_kv * G * D, shape=[n_kv, G, D], dtype="f16")
     f = dict(shape=[B, heads, n_kv], dtype="f32")
     b.node("kq", "MUL_MAT", ["K", "q"], b.intermediate("s", 4 * B * heads * n_kv, **f), group="a")
-    b.node("sm", "SOFT_MAX", ["s", "mask"], b.intermediate("p", 4 * B * heads * n_kv, **f), group="a")
+    b.node("sm", "SOFT_MAX", ["s", "mask"], b.intermediate("p", 4 * B * heads * n_kv, **dict(f, shape=p_shape or f["shape"])),
+           group="a")
     o = dict(shape=[B, heads, width], dtype="f32")
     if cont:
         b.node("kqv", "MUL_MAT", ["V", "p"], b.intermediate("o", 4 * B * heads * width, **o), group="a")
@@ -267,9 +271,9 @@ def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monke
     g = b.build()
     plan = memplan.plan(g)
     rng = np.random.default_rng(width)
-    w = {k: rng.standard_normal((n_kv, 1, D)).astype(np.float16) for k in ("K", "V")}
+    w = {k: rng.standard_normal((n_kv, G, D)).astype(np.float16) for k in ("K", "V")}
     inp = {"q": rng.standard_normal((B, heads, D)).astype(np.float32), "mask": np.zeros((B, n_kv), np.float32)}
-    said = r"node 'kqv': no MUL_MAT kernel for shapes"
+    said = r"node 'kqv': (no MUL_MAT kernel for shapes|1 heads do not group over 2 KV heads)"
     with pytest.raises(KernelError, match=said):
         emulate(g, plan, w, inp, check=True)
     fake_cuda.install(monkeypatch)

@@ -362,6 +362,8 @@ def _fused_one(graph: Graph, addr, nodes, ops, num_sms: int = 132) -> Launch | N
     sy = _shape(graph, kqv.outputs[0])
     if (Dq != D or _shape(graph, kq.outputs[0]) != [B, heads, n_kv] or _numel(_shape(graph, mask)) != B * n_kv
             or sy[-1] != D or _numel(sy) != B * heads * D
+            # (node by node KQ takes its tokens and heads from q's shape as KQ reads it, KQV from p's: the kernel from q's)
+            or _shape(graph, qt) != sq or _shape(graph, sm.outputs[0]) != [B, heads, n_kv]
             or _dtype(graph, q_in) != "f32" or _dtype(graph, mask) != "f32" or _dtype(graph, out) not in ("f32", "f16")):
         return None
     reads = [q_in, Kt, Vt, mask] + ([pos] if pos else [])
