@@ -279,3 +279,45 @@ def test_a_fused_attention_group_whose_kqv_output_is_not_d_wide_is_refused(monke
     fake_cuda.install(monkeypatch)
     with pytest.raises(KernelError, match=said):
         Executor(g, plan, weights=w, inputs=inp)
+
+
+@pytest.mark.parametrize("between", ["view", "cont"])
+def test_a_kqv_of_reshaped_or_copied_probabilities_is_no_kq_where_d_equals_the_cache_rows(between):
+    """A 3-D MUL_MAT whose head size d equals its cache rows has the shapes of KQ and of KQV alike; the registry took
+    it for KQV only where its second operand's producer is the SOFT_MAX, so probabilities reshaped into a view (a
+    RESHAPE, as ggml's graphs do) or copied (a CONT) on their way were multiplied as KQ: another result, silently
+    (a decode step whose cache length happens to equal the head size). The probabilities are now followed back through
+    view ops, CONTs and views to their SOFT_MAX."""
+    from runtime.emulate import emulate
+
+    B, heads, D = 1, 2, 16
+    n_kv = D
+    f = dict(shape=[B, heads, n_kv], dtype="f32")
+    outs = {}
+    for via in (None, between):
+        b = memplan.GraphBuilder("kqv-ambiguous")
+        b.input("q", 4 * B * heads * D, shape=[B, heads, D], dtype="f32")
+        b.input("mask", 4 * B * n_kv, shape=[B, n_kv], dtype="f32")
+        b.weight("K", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
+        b.weight("V", 2 * n_kv * D, shape=[n_kv, 1, D], dtype="f16")
+        b.node("kq", "MUL_MAT", ["K", "q"], b.intermediate("s", 4 * B * heads * n_kv, **f))
+        b.node("sm", "SOFT_MAX", ["s", "mask"], b.intermediate("p", 4 * B * heads * n_kv, **f))
+        src = "p"
+        if via == "view":
+            b.view("p2", "p", 4 * B * heads * n_kv, 0, kind="intermediate", **f)
+            b.node("rs", "RESHAPE", ["p"], "p2")
+            src = "p2"
+        elif via == "cont":
+            b.node("ct", "CONT", ["p"], b.intermediate("p2", 4 * B * heads * n_kv, **f))
+            src = "p2"
+        b.node("kqv", "MUL_MAT", ["V", src], b.output("y", 4 * B * heads * D, shape=[B, heads, D], dtype="f32"))
+        g = b.build()
+        rng = np.random.default_rng(3)
+        w = {k: rng.standard_normal((n_kv, 1, D)).astype(np.float16) for k in ("K", "V")}
+        q = rng.standard_normal((B, heads, D)).astype(np.float32)
+        outs[via] = emulate(g, memplan.plan(g), w, {"q": q, "mask": np.zeros((B, n_kv), np.float32)}, check=True)[0]["y"]
+    s = np.einsum("bhd,jd->bhj", q, w["K"][:, 0].astype(np.float32)) / np.sqrt(D)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    want = np.einsum("bhj,jd->bhd", p / p.sum(-1, keepdims=True), w["V"][:, 0].astype(np.float32))
+    np.testing.assert_allclose(outs[None], want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(outs[between], outs[None])

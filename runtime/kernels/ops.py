@@ -1284,6 +1284,28 @@ def _require_f32(graph: Graph, nid: str, tids) -> None:
             raise KernelError(f"node {nid!r}: tensor {t!r} is {_dtype(graph, t)}, the kernel needs f32")
 
 
+def _from_softmax(graph: Graph, tid: str) -> bool:
+    """Whether ``tid`` holds a SOFT_MAX's values: its producer is one, or it is (a view of, a view op's, a CONT's or a
+    COPY's output of) a tensor that does. How a 3-D MUL_MAT whose head size equals its cache rows tells KQV (it
+    multiplies probabilities) from KQ: only the producer itself was asked, so probabilities reshaped (a RESHAPE into a
+    view, as ggml's graphs do) or copied (a CONT) on their way to the KQV were multiplied as KQ, silently."""
+    ti = graph.tensor_index[tid]
+    for _ in range(len(graph.tensors) + 1):
+        p = graph.producer[ti]
+        if p >= 0:
+            node = graph.nodes[p]
+            if node.op == "SOFT_MAX":
+                return True
+            if not ((node.op in VIEW_OPS or node.op in ("CONT", COPY_OP)) and len(graph.node_inputs[p]) == 1):
+                return False
+            ti = graph.node_inputs[p][0]
+        elif graph.tensors[ti].view_of is not None:
+            ti = graph.tensor_index[graph.tensors[ti].view_of]
+        else:
+            return False
+    return False
+
+
 def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> list[Launch]:
     node = graph.nodes[ni]
     a, b = node.inputs
@@ -1307,9 +1329,8 @@ def _mul_mat(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False) -> 
         kq = X == D and sy[-1] == R
         kqv = X == R and sy[-1] == D
         if kq and kqv:  # d == n_kv: the probabilities come out of a SOFT_MAX
-            p = graph.producer[graph.tensor_index[b]]
-            kq = not (p >= 0 and graph.nodes[p].op == "SOFT_MAX")
-            kqv = not kq
+            kqv = _from_softmax(graph, b)
+            kq = not kqv
         if (kq or kqv) and (D % 8 or D < 8):
             raise KernelError(f"node {node.id!r}: head dim {D} must be a positive multiple of 8")
         if kq:   # blockIdx.y is (token, KV head): tokens past what a grid's y holds go in further launches
