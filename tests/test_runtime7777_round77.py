@@ -321,3 +321,46 @@ def test_a_kqv_of_reshaped_or_copied_probabilities_is_no_kq_where_d_equals_the_c
     want = np.einsum("bhj,jd->bhd", p / p.sum(-1, keepdims=True), w["V"][:, 0].astype(np.float32))
     np.testing.assert_allclose(outs[None], want, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(outs[between], outs[None])
+
+
+@pytest.mark.parametrize("op", ["RMS_NORM", "SILU"])
+def test_an_output_view_of_a_fused_groups_internal_tensor_is_written(monkeypatch, op):
+    """A fusion group (RMS_NORM+MUL by a weight, SILU+MUL) whose first member's output has a view of kind ``output``:
+    the group's outputs that the graph outputs must be stored by its fused kernel, but only a root of kind output
+    counted, not a view of kind output, so the group fused and the output view read bytes no kernel wrote (NaN in the
+    emulator's poisoned arena, old bytes on the GPU). Now the group runs node by node and the view holds its values."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    B, H = 2, 16
+    f = dict(shape=[B, H], dtype="f32")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((B, H)).astype(np.float32)
+    b = memplan.GraphBuilder(f"output-view-{op.lower()}")
+    b.input("x", 4 * B * H, **f)
+    if op == "RMS_NORM":
+        b.weight("w", 4 * H, shape=[H], dtype="f32")
+        other, weights, inputs = "w", {"w": rng.standard_normal(H).astype(np.float32)}, {"x": x}
+        a = _rms(x)
+        want_y = a * weights["w"]
+    else:
+        b.input("u", 4 * B * H, **f)
+        other, weights, inputs = "u", {}, {"x": x, "u": rng.standard_normal((B, H)).astype(np.float32)}
+        a = _silu(x)
+        want_y = a * inputs["u"]
+    b.node("first", op, ["x"], b.intermediate("a", 4 * B * H, **f), group="g")
+    b.view("o", "a", 4 * H, 4 * H, kind="output", shape=[H], dtype="f32")   # a's second row
+    b.node("mul", "MUL", ["a", other], b.output("y", 4 * B * H, **f), group="g")
+    g = b.build()
+    plan = memplan.plan(g)
+    outs = emulate(g, plan, weights, inputs, check=True)[0]
+    np.testing.assert_allclose(outs["o"], a[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outs["y"], want_y, rtol=1e-5, atol=1e-6)
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, weights=weights, inputs=inputs)
+    ex.run()
+    np.testing.assert_allclose(ex.read("o"), a[1], rtol=1e-5, atol=1e-6)
+    assert ex.program.fused_groups == 0
+    ex.free()

@@ -189,11 +189,17 @@ def _no_early_reads_of_written_tensors(graph: Graph, addr, out: list[list[Launch
 
 
 def _readers_of_roots(graph: Graph) -> dict[int, set[int]]:
-    """Root tensor index -> the nodes that read it (through any view)."""
+    """Root tensor index -> the nodes that read it (through any view), and -1 (the end of the step, where the
+    host reads it back) for the root of every output, a view of kind ``output`` included: an output view of a
+    fused group's internal tensor (``o`` ``view_of`` a norm's output) was taken as read by nobody, the group fused
+    and the output read the bytes no kernel wrote (NaN poison in the emulator, old bytes on the GPU)."""
     out: dict[int, set[int]] = {}
     for ni, ins in enumerate(graph.node_inputs):
         for ti in ins:
             out.setdefault(graph.root[ti], set()).add(ni)
+    for ti, t in enumerate(graph.tensors):
+        if t.kind == "output":
+            out.setdefault(graph.root[ti], set()).add(-1)
     return out
 
 
@@ -214,7 +220,7 @@ def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch
     for m in members:
         for ti in graph.node_outputs[m]:
             r = graph.root[ti]
-            needed = graph.tensors[r].kind == "output" or bool(read_by.get(r, set()) - inside)
+            needed = bool(read_by.get(r, set()) - inside)   # (-1, the host's read of an output, is outside)
             if needed and (graph.nodes[m].op in UNSTORED_OPS or addr(graph.tensors[ti].id) not in written):
                 return False
     return True
