@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ._gc import paused
@@ -606,10 +607,28 @@ def _typo_note(doc: dict, key: str, fields: frozenset[str] = PLAN_FIELDS, where:
 
 def _json_shown(v: Any) -> str:
     """A JSON value as a message shows it: ``true``, ``false`` and ``null`` as JSON spells them (not Python's
-    ``True`` and ``None``), anything else cut short (``short_repr``)."""
+    ``True`` and ``None``), also inside a list or object (``[true]``), anything else cut short (``short_repr``).
+    Why inside entries too (round 77): ``"offset": true`` in a tensors entry, ``"device": null`` or
+    ``"device_arena_bytes": [true]`` were quoted back as ``True``, ``None``, ``[True]``, which the file does not hold."""
     if v is None or isinstance(v, bool):
         return json.dumps(v)
+    if isinstance(v, (list, dict)) and _has_json_word(v):
+        try:
+            text = json.dumps(v, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):   # (not JSON a file holds: shown as Python sees it)
+            return _short(v)
+        return text if len(text) <= 60 else text[:57] + "..."
     return _short(v)
+
+
+def _has_json_word(v: Any, depth: int = 0) -> bool:
+    """Whether ``v`` (a list or dict) holds ``true``, ``false`` or ``null`` within a few levels (else ``short_repr``
+    shows it as JSON would, but for quotes)."""
+    if v is None or isinstance(v, bool):
+        return True
+    if depth > 3 or not isinstance(v, (list, dict)):
+        return False
+    return any(_has_json_word(x, depth + 1) for x in islice(v.values() if isinstance(v, dict) else v, 8))
 
 
 @named_options
@@ -760,14 +779,14 @@ def _entries_named(entries: list, key: str, source: str) -> tuple[tuple, ...]:
                                       + _typo_note(e, f, ENTRY_FIELDS[key], "the entry"))
         for f in ids:
             if not isinstance(e[f], str):
-                raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_short(e[f])})")
+                raise PlanFormatError(f"{source}: {key}[{i}]: {f!r} is not a string ({_json_shown(e[f])})")
         row = [plain_str(e[f]) for f in ids]
         for f in ints:
             v = e[f]
             i64 = as_int(v)
             if not (v is None and f == "offset") and (i64 is None or not -INT64 <= i64 < INT64):
                 raise PlanFormatError(f"{source}: {key}[{i}] ({e[ids[0]]!r}): {f!r} is not an integer within ±2**63 "
-                                      f"({_short(v)})")
+                                      f"({_json_shown(v)})")
             row.append(None if v is None else i64)
         out.append(tuple(row))
     return tuple(out)
@@ -1074,7 +1093,7 @@ def _read_devices(doc: dict[str, Any], source: str):
     given = doc.get("devices", 1)
     devices = as_int(given)
     if devices is None or not 1 <= devices <= MAX_STREAMS:
-        raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_short(given)})")
+        raise PlanFormatError(f"{source}: field 'devices' is not an integer in 1..{MAX_STREAMS} ({_json_shown(given)})")
     if devices == 1:
         _check_one_device(doc, source)
         return 1, (), (), ()
@@ -1103,7 +1122,7 @@ def _check_one_device(doc: dict[str, Any], source: str) -> None:
     arenas = doc.get("device_arena_bytes")
     if arenas is not None and not (isinstance(arenas, list) and len(arenas) == 1 and not isinstance(arenas[0], bool)
                                    and as_int(arenas[0]) is not None and as_int(arenas[0]) == as_int(doc.get("arena_bytes"))):
-        raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_short(arenas)} in a one-device plan (no "
+        raise PlanFormatError(f"{source}: field 'device_arena_bytes' is {_json_shown(arenas)} in a one-device plan (no "
                               f"'devices' field, or 1): it can only be [arena_bytes]; give 'devices' for a split plan"
                               + _typo_note(doc, "devices"))
     for key, name in (("order", "node"), ("tensors", "id")):
@@ -1112,7 +1131,7 @@ def _check_one_device(doc: dict[str, Any], source: str) -> None:
         for e in doc[key]:
             d = e.get("device", 0)
             if isinstance(d, bool) or as_int(d) != 0:
-                raise PlanFormatError(f"{source}: {key} entry {_short(e.get(name))} is on device {_short(d)} in a "
+                raise PlanFormatError(f"{source}: {key} entry {_short(e.get(name))} is on device {_json_shown(d)} in a "
                                       "one-device plan (no 'devices' field, or 1): give 'devices' for a split plan"
                                       + _typo_note(doc, "devices"))
 
@@ -1121,5 +1140,5 @@ def _int(v: Any, what: str, source: str = "plan") -> int:
     """``v`` if it is an integer within ±2**63, else PlanFormatError naming ``what`` in ``source`` (the file)."""
     i = as_int(v)   # a numpy integer in a document built in Python: the plain int it equals
     if i is None or not -INT64 <= i < INT64:
-        raise PlanFormatError(f"{source}: {what} is not an integer within ±2**63 ({_short(v)})")
+        raise PlanFormatError(f"{source}: {what} is not an integer within ±2**63 ({_json_shown(v)})")
     return i

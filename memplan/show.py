@@ -168,7 +168,7 @@ def solver_claim_warnings(plan: Plan) -> list[str]:
         out.append(f"lower_bound_bytes {low} is above arena_bytes {arena}: no packing is smaller than its lower bound")
     if plan.devices > 1:
         # (the block's own bound is checked against the arena; its status is each device's, checked there)
-        top = [b for b in map(_whole, _bounds(block)) if b is not None and isinstance(arena, int) and b > arena]
+        top = _above(_bounds(block), arena)
         if top:
             out.append(f"the solver block's bound {top[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
                        "an arena that was found")
@@ -181,7 +181,7 @@ def _claim_warnings(where: str, block: dict, arena: Any, low: Any) -> list[str]:
     device's, or the plan's) and its lower bound ``low``; ``where`` names the block in the warnings."""
     out = []
     bounds = [b for b in map(_whole, _bounds(block)) if b is not None]
-    above = [b for b in bounds if isinstance(arena, int) and b > arena]
+    above = _above(_bounds(block), arena)
     if above:
         out.append(f"{where}'s bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
                    "an arena that was found")
@@ -241,6 +241,22 @@ def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
         if gap < g:
             out.append(f"the solver block's gap {gap} is below {where}'s gap {g}: a split plan's gap is its largest "
                        "device's")
+    return out
+
+
+def _above(bounds: list, arena: Any) -> list[str]:
+    """The ``bounds`` (values of a free-form block) that are numbers above ``arena``, each as the file writes it.
+    Why (round 77): a bound of ``1e300`` was quoted as the 301 digits of the float's integer value, which no file
+    holds, and one of ``600.5`` above an arena of 512 went unsaid (only whole numbers were compared), though no
+    proven bound, whole or not, can exceed an arena that was found."""
+    if not isinstance(arena, int) or isinstance(arena, bool):
+        return []
+    out = []
+    for b in bounds:
+        if isinstance(b, float) and math.isfinite(b) and b > arena:
+            out.append(repr(b) if not b.is_integer() or abs(b) >= 1e16 else str(int(b)))
+        elif not isinstance(b, float) and as_int(b) is not None and as_int(b) > arena:
+            out.append(str(as_int(b)))
     return out
 
 
