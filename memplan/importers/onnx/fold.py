@@ -193,6 +193,60 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
                       "RNN", "LSTM", "GRU", "NonMaxSuppression", "STFT", "DFT"})
 
 
+#: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the hex of that
+#: float32 value follows, so that a later round's fold starts from it (``_float16_wide``)
+_WIDE_MARK = "memplan:float32-value:"
+
+
+def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int]) -> None:
+    """Follow, beside ``values``, what onnxruntime computes for the float16 values of a fold: in ``wide``, the float32
+    value of each float16 (or float32/float64) output it holds unrounded; refuse an integer or bool output (a size, a
+    condition) whose value differs between the two.
+
+    Why: onnxruntime's CPU provider has no float16 kernel for most arithmetic (``Div``, ``Add``, ``Neg``, ``Floor``,
+    ``Ceil``, ``ReduceSum``...): it runs each such node in float32 between casts, and then drops the casts between two
+    such nodes (a model's own ``Cast`` to float16 included), so a chain of them computes in float32 without rounding
+    between nodes. A shape computed in float16 (``Cast(Shape(x), FLOAT16) -> Div(0.1) -> Ceil -> Cast(INT64)``) was
+    folded by ONNX's float16 arithmetic, rounding at each node: 4 / 0.1 rounds to 40.0 in float16 and its Ceil is 40,
+    where onnxruntime computes 40.0098 and allocates 41 rows, writing past the 40 planned. Where the two
+    arithmetics give one value, it is folded as before; where they differ, which one a run takes depends on which
+    of the model's ops onnxruntime's build has float16 kernels for, and the import is refused naming the node."""
+    import numpy as np
+
+    if branch not in ("evaluate", "slice", "unique") or not n.input:
+        return
+    ins = [values[v] if v else None for v in n.input]
+    if not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
+        return
+    alt_in = [None if not v else wide[v] if v in wide else ins[k].astype(np.float32) if ins[k].dtype == np.float16
+              else ins[k] for k, v in enumerate(n.input)]
+    if n.op_type == "Cast" and result[0].dtype == np.float16 and alt_in[0].dtype.kind == "f":
+        alt = [alt_in[0].astype(np.float32)]   # (a Cast to float16 before a float32 island is dropped)
+    elif branch == "slice":
+        alt = _ort_slice(alt_in)
+    elif branch == "unique":
+        alt = _ort_unique(n, alt_in[0])
+    else:
+        alt = _evaluate(n, alt_in, opsets)
+    if alt is None or len(alt) != len(result):
+        return
+    for o, r, a in zip(n.output, result, alt):
+        a = np.asarray(a)
+        if not o or a.shape != r.shape:
+            continue
+        if r.dtype.kind == "f":
+            if a.dtype.kind == "f" and not np.array_equal(a.astype(np.float64), r.astype(np.float64), equal_nan=True):
+                wide[o] = a.astype(np.float64 if r.dtype == np.float64 else np.float32)
+        elif a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
+            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
+            raise GraphError(
+                f"{what} computes {o!r} from float16 values: by ONNX's float16 arithmetic (rounding at each node) it "
+                f"is {r.reshape(-1)[:8].tolist()}, but onnxruntime's CPU provider computes float16 arithmetic in "
+                f"float32 without rounding between nodes, which gives {a.astype(r.dtype).reshape(-1)[:8].tolist()}: "
+                "which one a run takes depends on the float16 kernels of onnxruntime's build, so what it sizes is "
+                "not known at import (compute the shape in float32 or int64)")
+
+
 def _inference_dropout(n, values: dict, opsets: dict[str, int]) -> bool:
     """Whether ``n`` is a default-domain ``Dropout`` (opset 7 on) that runs in inference mode: no ``training_mode``
     input, or one folded to false. Such a Dropout passes its data through, and onnxruntime removes it (its default
@@ -785,6 +839,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     opsets.setdefault("", opsets.get("ai.onnx", 1))
     changed = False
     nodes = []
+    wide: dict[str, Any] = {}   # float16 value -> the float32 value onnxruntime holds unrounded (_float16_wide)
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
@@ -842,8 +897,12 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                                         for o in n.output):
             continue
         result = None
+        branch = ""
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
+            if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
+                wide[n.output[0]] = np.frombuffer(bytes.fromhex(n.doc_string[len(_WIDE_MARK):]),
+                                                  np.float32).reshape(result.shape)
         elif dropout:
             if n.input[0] in values:   # (the data itself, and a mask that keeps all of it)
                 data = values[n.input[0]]   # (a mask of bool from opset 10, of the data's type before)
@@ -864,18 +923,19 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]
         elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
-                result = _ort_slice([values[v] if v else None for v in n.input])
+                result, branch = _ort_slice([values[v] if v else None for v in n.input]), "slice"
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
-                result = _ort_unique(n, values[n.input[0]])
+                result, branch = _ort_unique(n, values[n.input[0]]), "unique"
         elif all(not v or v in values for v in n.input):
-            result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
+            result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
         if result is None or len(result) != len(n.output):
             continue
         if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
             continue
         if evaluated and any(o and r.shape != own[o][0] for o, r in zip(n.output, result)):
             continue  # the evaluator disagrees with ONNX's inference: its value would size what follows
+        _float16_wide(n, result, branch, values, wide, opsets)   # (onnxruntime computes float16 in float32)
         for o, r in zip(n.output, result):
             if o:
                 values[o] = r
@@ -891,7 +951,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                         g2.value_info.append(onnx.helper.make_tensor_value_info(
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
-                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
+                                                   doc_string=_WIDE_MARK + wide[o].astype(np.float32).tobytes().hex()
+                                                   if o in wide else None)
                              for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:

@@ -1,0 +1,69 @@
+"""ONNX importer, round 77 (onnx77): graphs built with ``onnx.helper`` against onnxruntime 1.32.
+
+What was found:
+
+* a shape computed in float16 (``Cast(Shape(x), FLOAT16) -> Div -> Ceil -> Cast(INT64)``) was folded by ONNX's float16
+  arithmetic, rounding at each node, while onnxruntime's CPU provider computes such a chain in float32 (it has no
+  float16 kernel for ``Div``, ``Ceil``..., and drops the casts between them): 4 / 0.1 was 40 rows planned, 41 written.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from needs import need
+
+need("onnx")
+ort = need("onnxruntime")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper  # noqa: E402
+from onnx import numpy_helper as nh  # noqa: E402
+
+from memplan.errors import GraphError  # noqa: E402
+from memplan.importers.onnx import import_onnx  # noqa: E402
+
+V = helper.make_tensor_value_info
+
+
+def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
+    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+def _half_shape_model(divisors, rounding: str = "Ceil", dims=(4, 3)):
+    """``y = ConstantOfShape(Cast(rounding(Cast(Shape(x), FLOAT16) / divisors), INT64))``: a float16 shape computation."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["sf"], to=T.FLOAT16),
+             helper.make_node("Div", ["sf", "k"], ["q"]), helper.make_node(rounding, ["q"], ["r"]),
+             helper.make_node("Cast", ["r"], ["p"], to=T.INT64), helper.make_node("ConstantOfShape", ["p"], ["y"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, list(dims))], [helper.make_empty_tensor_value_info("y")],
+                          initializer=[nh.from_array(np.array(divisors, np.float16), "k")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+
+
+@pytest.mark.parametrize("rounding", ["Ceil", "Floor"])
+def test_float16_shape_arithmetic_onnxruntime_rounds_otherwise_is_refused(rounding):
+    # 4 / 0.1 in float16 rounds to 40.0 (Ceil 40), onnxruntime computes 40.0098 in float32 (Ceil 41: 41 rows written
+    # where 40 were planned); 3 / 0.3 rounds to 10.0 (Floor 10), onnxruntime's 9.998 floors to 9
+    model = _half_shape_model([0.1, 0.3], rounding)
+    x = np.zeros((4, 3), np.float32)
+    made = _ort_shapes(model, {"x": x})["y"]
+    assert made == ((41, 10) if rounding == "Ceil" else (40, 9))
+    with pytest.raises(GraphError, match=r"node 'Cast_4' \(Cast\) computes 'p' from float16 values.*float32"):
+        import_onnx(model)
+
+
+def test_float16_shape_arithmetic_both_ways_alike_is_planned():
+    # 4 / 0.5 and 3 / 0.25 are exact in both arithmetics: folded and planned at onnxruntime's size
+    model = _half_shape_model([0.5, 0.25])
+    made = _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
+    y = next(t for t in import_onnx(model).tensors if t.id == "y")
+    assert tuple(y.attrs["shape"]) == made == (8, 12)
