@@ -67,3 +67,44 @@ def test_float16_shape_arithmetic_both_ways_alike_is_planned():
     made = _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
     y = next(t for t in import_onnx(model).tensors if t.id == "y")
     assert tuple(y.attrs["shape"]) == made == (8, 12)
+
+
+def _attention_model(outputs, opset: int, dtype=np.float32):
+    """An Attention of a 4-D Q = K = V ``x`` [1, 2, 3, 4] with a past key and value [1, 2, 5, 4] (initializers)."""
+    tdt = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    node = helper.make_node("Attention", ["x", "x", "x", "", "pk", "pv"], outputs)
+    g = helper.make_graph([node], "g", [V("x", tdt, [1, 2, 3, 4])],
+                          [helper.make_empty_tensor_value_info(o) for o in outputs if o],
+                          initializer=[nh.from_array(np.ones((1, 2, 5, 4), dtype), "pk"),
+                                       nh.from_array(np.ones((1, 2, 5, 4), dtype), "pv")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+
+def _ort_runs(model, feeds: dict) -> bool:
+    try:
+        _ort_shapes(model, feeds)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own refusal, whatever its class
+        assert "does not support past_" in str(exc)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("outputs,past", [(["y", "", "pv2"], "past_key"), (["y"], "past_key"),
+                                          (["y", "pk2", ""], "past_value")])
+@pytest.mark.parametrize("opset,dtype", [(23, np.float32), (24, np.float16)])
+def test_attention_past_without_present_is_refused_where_onnxruntime_kernel_runs_it(outputs, past, opset, dtype):
+    # the spec lets every output be omitted; onnxruntime's CPU kernel of Attention-23/24 refuses a past without its
+    # present as it runs the model, which was planned
+    model = _attention_model(outputs, opset, dtype)
+    assert not _ort_runs(model, {"x": np.ones((1, 2, 3, 4), dtype)})
+    with pytest.raises(GraphError, match=rf"node 'Attention_0' \(Attention\): it is given a {past} .* makes no "
+                                         rf"present_{past[5:]}"):
+        import_onnx(model)
+
+
+def test_attention_past_without_present_by_function_body_is_planned():
+    # of double, Attention-24 runs by its function body, which runs it: planned at onnxruntime's size
+    model = _attention_model(["y", "", "pv2"], 24, np.float64)
+    made = _ort_shapes(model, {"x": np.ones((1, 2, 3, 4), np.float64)})
+    sizes = {t.id: tuple(t.attrs["shape"]) for t in import_onnx(model).tensors}
+    assert sizes["y"] == made["y"] and sizes["pv2"] == made["pv2"] == (1, 2, 8, 4)

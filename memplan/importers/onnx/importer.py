@@ -50,6 +50,7 @@ from .kernels import (
     check_attention_kv_lengths,
     check_attention_mask_length,
     check_attention_mask_shape,
+    check_attention_presents,
     check_constant_of_shape_value,
     check_embed_layer_norm,
     check_empty_optional,
@@ -657,6 +658,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_heads(n, where, shapes, opset)
         check_attention_mask_length(n, where, shapes, opset)
         check_attention_mask_shape(n, where, shapes, opset)
+        check_attention_presents(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)
         check_rms_norm_extent(n, where, shapes)
         check_group_norm_empty(n, where, shapes)

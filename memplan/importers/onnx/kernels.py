@@ -670,6 +670,25 @@ def check_attention_mask_length(n, where: str, shapes: dict, opset: int) -> None
                          f"CPU kernel of Attention-{opset} refuses to run it (\"inconsistent total_sequence_length\")")
 
 
+def check_attention_presents(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention of opset 23 or 24 that onnxruntime runs by its CPU kernel (a ``Q`` of float or float16), given a
+    ``past_key`` (input 4) but no ``present_key`` output (output 1, omitted as ``""`` or not listed), or a
+    ``past_value`` (input 5) but no ``present_value`` (output 2), is refused naming the node, the past and the present.
+
+    Why: the specification makes every output optional and ONNX's inference sizes the output from ``Q`` and ``V``, so
+    such a model was planned, while onnxruntime 1.32's CPU kernel refuses to run it ("The implementation does not
+    support past_key provided and present_key being null"; round 77). From opset 25 (and of other types) its
+    function body runs it, as planned."""
+    if n.op_type != "Attention" or not _default_domain(n) or not _attention_by_kernel(n, shapes, opset):
+        return
+    for k, (past, present) in enumerate((("past_key", "present_key"), ("past_value", "present_value"))):
+        given = n.input[4 + k] if len(n.input) > 4 + k else ""
+        if given and not (len(n.output) > 1 + k and n.output[1 + k]):
+            raise GraphError(f"{where}: it is given a {past} {given!r} but makes no {present} (output #{1 + k}); "
+                             f"onnxruntime's CPU kernel of Attention-{opset} refuses to run it (\"The implementation "
+                             f"does not support {past} provided and {present} being null\"): name its {present}")
+
+
 def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
     """Why onnxruntime's function body of Attention (opset 25 on) refuses an input ``name`` of static shape ``s``, or
     None where it runs it (``keys_past``: the sequence length of ``past_key``, 0 where there is none)."""
