@@ -108,3 +108,21 @@ def test_attention_past_without_present_by_function_body_is_planned():
     made = _ort_shapes(model, {"x": np.ones((1, 2, 3, 4), np.float64)})
     sizes = {t.id: tuple(t.attrs["shape"]) for t in import_onnx(model).tensors}
     assert sizes["y"] == made["y"] and sizes["pv2"] == made["pv2"] == (1, 2, 8, 4)
+
+
+@pytest.mark.parametrize("opset", [13, 21, 24])
+def test_squeeze_axes_listed_empty_is_refused_as_onnxruntime_refuses_to_run_it(opset):
+    # ["x", ""]: the spec's omitted axes (every dimension of 1), planned; onnxruntime's kernel: "Axes input is null"
+    def model(inputs):
+        g = helper.make_graph([helper.make_node("Squeeze", inputs, ["y"])], "g", [V("x", T.FLOAT, [1, 3, 1])],
+                              [helper.make_empty_tensor_value_info("y")])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+
+    x = np.zeros((1, 3, 1), np.float32)
+    with pytest.raises(Exception, match="Axes input is null"):
+        _ort_shapes(model(["x", ""]), {"x": x})
+    with pytest.raises(GraphError, match=r"node 'Squeeze_0' \(Squeeze\): its axes input is listed as ''"):
+        import_onnx(model(["x", ""]))
+    # the data alone: onnxruntime squeezes every dimension of length 1, and so is it planned
+    y = next(t for t in import_onnx(model(["x"])).tensors if t.id == "y")
+    assert tuple(y.attrs["shape"]) == _ort_shapes(model(["x"]), {"x": x})["y"] == (3,)

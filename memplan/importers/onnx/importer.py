@@ -78,6 +78,7 @@ from .kernels import (
     check_rotary_position_ids,
     check_skip_layer_norm,
     check_softmax_cross_entropy_operands,
+    check_squeeze_axes_named_empty,
     check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
@@ -645,6 +646,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_onehot_depth(n, where, facts["values"])
         check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
+        check_squeeze_axes_named_empty(n, where, opset)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
         check_zero_point_shapes(n, where, shapes)

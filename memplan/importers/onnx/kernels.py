@@ -40,6 +40,20 @@ def check_constant_of_shape_value(n, where: str) -> None:
                          "onnxruntime refuses to load the model")
 
 
+def check_squeeze_axes_named_empty(n, where: str, opset: int) -> None:
+    """A Squeeze (opset 13 on, ``axes`` an optional input) whose ``axes`` is listed as ``""`` (``["x", ""]``) is
+    refused naming the node.
+
+    Why: the specification reads an empty name as ``axes`` omitted, every dimension of length 1 squeezed, and so does
+    ONNX's inference, so it was planned; onnxruntime 1.32's kernel, given a second input, requires it and refuses to
+    run the node ("Axes input is null"; round 77). Omitted by listing the data alone (``["x"]``), it runs."""
+    if n.op_type != "Squeeze" or not _default_domain(n) or opset < 13 or len(n.input) < 2 or n.input[1]:
+        return
+    raise GraphError(f"{where}: its axes input is listed as '' (omitted); onnxruntime's Squeeze kernel, given a second "
+                     "input, requires it and refuses to run the node (\"Axes input is null\"): list the data input "
+                     "alone to squeeze every dimension of length 1")
+
+
 def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
     """The scale per dimension onnxruntime validates for a Resize or Upsample ``n`` (``resize_scales`` is the
     importer's ``_ort_resize_scales``; a Resize of opset 10 reads ``scales`` as input 1, which it does not)."""
