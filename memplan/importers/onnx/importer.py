@@ -52,6 +52,7 @@ from .kernels import (
     check_attention_mask_shape,
     check_attention_presents,
     check_constant_of_shape_value,
+    check_dft_axis_named_empty,
     check_embed_layer_norm,
     check_empty_optional,
     check_expand_shape,
@@ -647,6 +648,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
         check_squeeze_axes_named_empty(n, where, opset)
+        check_dft_axis_named_empty(n, where, opset)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
         check_zero_point_shapes(n, where, shapes)

@@ -54,6 +54,20 @@ def check_squeeze_axes_named_empty(n, where: str, opset: int) -> None:
                      "alone to squeeze every dimension of length 1")
 
 
+def check_dft_axis_named_empty(n, where: str, opset: int) -> None:
+    """A DFT (opset 20 on, ``axis`` an optional input) whose ``axis`` is listed as ``""`` (``["x", "", ""]``,
+    ``["x", "n", ""]``) is refused naming the node.
+
+    Why: the specification reads an empty name as ``axis`` omitted (-2), and so does ONNX's inference, so it was
+    planned; onnxruntime 1.32's kernel, given a third input, reads it and crashes the process (a segmentation fault;
+    round 77). Omitted by listing fewer inputs (``["x"]``, ``["x", "n"]``), it runs."""
+    if n.op_type != "DFT" or not _default_domain(n) or opset < 20 or len(n.input) < 3 or n.input[2]:
+        return
+    raise GraphError(f"{where}: its axis input is listed as '' (omitted); onnxruntime's DFT kernel, given a third "
+                     "input, reads it and crashes the process: list the inputs before it alone to take the default "
+                     "axis (-2)")
+
+
 def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
     """The scale per dimension onnxruntime validates for a Resize or Upsample ``n`` (``resize_scales`` is the
     importer's ``_ort_resize_scales``; a Resize of opset 10 reads ``scales`` as input 1, which it does not)."""
