@@ -143,3 +143,19 @@ def test_dft_axis_listed_empty_is_refused_as_onnxruntime_crashes_on_it(inputs):
     shorter = model([v for v in inputs[:2] if v] if inputs[1] else inputs[:1])
     y = next(t for t in import_onnx(shorter).tensors if t.id == "y")
     assert tuple(y.attrs["shape"]) == _ort_shapes(shorter, {"x": np.ones((2, 3, 4, 1), np.float32)})["y"]
+
+
+@pytest.mark.parametrize("factor,rows", [(2**62, 0), (2**62 + 1, 4), (2**62 + 3, 12)])
+def test_int64_shape_product_that_wraps_is_planned_as_onnxruntime_wraps_it(factor, rows):
+    # 4 * factor overflows int64: ONNX's data propagation refused the model ("Integer overflow in Mul during data
+    # propagation"), onnxruntime computes it wrapped (4 * (2**62 + 1) is 4) and runs the model
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "z", "o"], ["s0"]),
+             helper.make_node("Mul", ["s0", "k"], ["p"]), helper.make_node("ConstantOfShape", ["p"], ["y"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [4, 3])], [helper.make_empty_tensor_value_info("y")],
+                          initializer=[nh.from_array(np.array([0], np.int64), "z"),
+                                       nh.from_array(np.array([1], np.int64), "o"),
+                                       nh.from_array(np.array([factor], np.int64), "k")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    made = _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
+    y = next(t for t in import_onnx(model).tensors if t.id == "y")
+    assert tuple(y.attrs["shape"]) == made == (rows,) and y.size == 4 * rows
