@@ -61,6 +61,23 @@ def test_float16_shape_arithmetic_onnxruntime_rounds_otherwise_is_refused(roundi
         import_onnx(model)
 
 
+def test_float16_arithmetic_cast_to_float_sizing_a_range_is_refused():
+    # Range(0, Cast(Cast(Shape(x)[0], FLOAT16) / 0.1, FLOAT), 1): 40 long by ONNX's float16 arithmetic, 41 written by
+    # onnxruntime, which drops the casts around its float32 island (the Cast to float included)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i"], ["s0"]),
+             helper.make_node("Cast", ["s0"], ["sf"], to=T.FLOAT16), helper.make_node("Div", ["sf", "k"], ["q"]),
+             helper.make_node("Cast", ["q"], ["lim"], to=T.FLOAT), helper.make_node("Range", ["z", "lim", "o"], ["r"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [4, 3])], [helper.make_empty_tensor_value_info("r")],
+                          initializer=[nh.from_array(np.array(0, np.int64), "i"),
+                                       nh.from_array(np.array(0.1, np.float16), "k"),
+                                       nh.from_array(np.array(0, np.float32), "z"),
+                                       nh.from_array(np.array(1, np.float32), "o")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    assert _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["r"] == (41,)
+    with pytest.raises(GraphError, match=r"node 'Range_5' \(Range\) makes 'r' of shape \[40\] .* of \[41\]"):
+        import_onnx(model)
+
+
 def test_float16_shape_arithmetic_both_ways_alike_is_planned():
     # 4 / 0.5 and 3 / 0.25 are exact in both arithmetics: folded and planned at onnxruntime's size
     model = _half_shape_model([0.5, 0.25])

@@ -193,8 +193,8 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
                       "RNN", "LSTM", "GRU", "NonMaxSuppression", "STFT", "DFT"})
 
 
-#: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the hex of that
-#: float32 value follows, so that a later round's fold starts from it (``_float16_wide``)
+#: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
+#: (``<f4``) and the hex of that value follow, so that a later round's fold starts from it (``_float16_wide``)
 _WIDE_MARK = "memplan:float32-value:"
 
 
@@ -245,6 +245,28 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
                 f"float32 without rounding between nodes, which gives {a.astype(r.dtype).reshape(-1)[:8].tolist()}: "
                 "which one a run takes depends on the float16 kernels of onnxruntime's build, so what it sizes is "
                 "not known at import (compute the shape in float32 or int64)")
+
+
+def _refuse_wide_sizes(onnx, n, shapes: dict, elems: dict, values: dict, wide: dict, opset: int) -> None:
+    """Refuse node ``n`` where a float32 or float64 input it reads is one onnxruntime holds unrounded (``wide``,
+    ``_float16_wide``) and the sizes ONNX's inference gives its outputs differ between that value and the float16
+    one folded: a ``Range`` whose limit is ``Cast(Div(Cast(Shape(x), FLOAT16), 0.1), FLOAT)`` is 40 long by ONNX's
+    float16 arithmetic, 41 by onnxruntime's (it drops the casts around its float32 island), and so a ``Resize`` of
+    such scales."""
+    alt = {v: wide[v].astype(values[v].dtype) for v in n.input
+           if v in wide and v in values and values[v].dtype.kind == "f" and values[v].dtype.itemsize >= 4}
+    if not alt:
+        return
+    mine, theirs = (_infer_node(onnx, n, shapes, elems, vals, opset) for vals in (values, {**values, **alt}))
+    for o, (shape, _) in mine.items():
+        if o in theirs and theirs[o][0] != shape:
+            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
+            raise GraphError(
+                f"{what} makes {o!r} of shape {list(shape)} from {', '.join(map(repr, alt))} as ONNX's float16 "
+                f"arithmetic computes it (rounding at each node), but of {list(theirs[o][0])} as onnxruntime's CPU "
+                "provider computes it (float16 arithmetic in float32, without rounding between nodes): which one a "
+                "run takes depends on the float16 kernels of onnxruntime's build, so its size is not known at import "
+                "(compute the shape in float32 or int64)")
 
 
 def _inference_dropout(n, values: dict, opsets: dict[str, int]) -> bool:
@@ -854,6 +876,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        if wide and any(v in wide for v in n.input):   # (a float value onnxruntime holds unrounded)
+            _refuse_wide_sizes(onnx, n, shapes, elems, values, wide, opsets[""])
         if n.op_type == "Slice" and _ort_slice_ends(n, values, opsets[""]) is not None:
             for o in n.output:   # (ends known only now: the next round gives it onnxruntime's, before it runs)
                 shapes.pop(o, None)
@@ -901,8 +925,12 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
             if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
-                wide[n.output[0]] = np.frombuffer(bytes.fromhex(n.doc_string[len(_WIDE_MARK):]),
-                                                  np.float32).reshape(result.shape)
+                kind, _, data = n.doc_string[len(_WIDE_MARK):].partition(":")
+                try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
+                    if result is not None and kind in ("<f4", "<f8"):
+                        wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind).reshape(result.shape)
+                except ValueError:
+                    pass
         elif dropout:
             if n.input[0] in values:   # (the data itself, and a mask that keeps all of it)
                 data = values[n.input[0]]   # (a mask of bool from opset 10, of the data's type before)
@@ -952,8 +980,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
                 nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
-                                                   doc_string=_WIDE_MARK + wide[o].astype(np.float32).tobytes().hex()
-                                                   if o in wide else None)
+                                                   doc_string=f"{_WIDE_MARK}{wide[o].dtype.str}:"
+                                                   f"{wide[o].tobytes().hex()}" if o in wide else None)
                              for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:
