@@ -78,6 +78,22 @@ def test_float16_arithmetic_cast_to_float_sizing_a_range_is_refused():
         import_onnx(model)
 
 
+def test_float32_shape_cast_to_float16_before_an_island_is_refused():
+    # Cast(Div(Cast(Shape(x), FLOAT), 0.30004883), FLOAT16) -> Neg -> Abs -> Cast(INT64): the Cast to float16 rounds 9.998
+    # to 10.0, but onnxruntime drops it before its float32 island (Neg, Abs) and allocates 9 rows
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["sf"], to=T.FLOAT),
+             helper.make_node("Div", ["sf", "k"], ["q"]), helper.make_node("Cast", ["q"], ["h"], to=T.FLOAT16),
+             helper.make_node("Neg", ["h"], ["nh"]), helper.make_node("Abs", ["nh"], ["ah"]),
+             helper.make_node("Cast", ["ah"], ["p"], to=T.INT64), helper.make_node("ConstantOfShape", ["p"], ["y"])]
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [3, 5])], [helper.make_empty_tensor_value_info("y")],
+                          initializer=[nh.from_array(np.array([0.30004883, 0.5], np.float32), "k")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    assert _ort_shapes(model, {"x": np.zeros((3, 5), np.float32)})["y"] == (9, 10)
+    with pytest.raises(GraphError, match=r"node 'Cast_6' \(Cast\) computes 'p' from float16 values.* \[10, 10\].*"
+                                         r"\[9, 10\]"):
+        import_onnx(model)
+
+
 def test_float16_shape_arithmetic_both_ways_alike_is_planned():
     # 4 / 0.5 and 3 / 0.25 are exact in both arithmetics: folded and planned at onnxruntime's size
     model = _half_shape_model([0.5, 0.25])

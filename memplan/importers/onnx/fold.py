@@ -216,12 +216,13 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
     if branch not in ("evaluate", "slice", "unique") or not n.input:
         return
     ins = [values[v] if v else None for v in n.input]
-    if not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
+    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind == "f"
+    if not narrowed and not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
         return
     alt_in = [None if not v else wide[v] if v in wide else ins[k].astype(np.float32) if ins[k].dtype == np.float16
               else ins[k] for k, v in enumerate(n.input)]
-    if n.op_type == "Cast" and result[0].dtype == np.float16 and alt_in[0].dtype.kind == "f":
-        alt = [alt_in[0].astype(np.float32)]   # (a Cast to float16 before a float32 island is dropped)
+    if narrowed:   # (a Cast to float16 before a float32 island is dropped: its float input flows on unrounded)
+        alt = [alt_in[0].astype(np.float32)]
     elif branch == "slice":
         alt = _ort_slice(alt_in)
     elif branch == "unique":
