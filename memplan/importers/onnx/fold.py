@@ -238,7 +238,7 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
         if r.dtype.kind == "f":
             if a.dtype.kind == "f" and not np.array_equal(a.astype(np.float64), r.astype(np.float64), equal_nan=True):
                 wide[o] = a.astype(np.float64 if r.dtype == np.float64 else np.float32)
-        elif a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
+        elif r.dtype.kind in "biu" and a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
             what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
             raise GraphError(
                 f"{what} computes {o!r} from float16 values: by ONNX's float16 arithmetic (rounding at each node) it "
