@@ -193,6 +193,9 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
                       "RNN", "LSTM", "GRU", "NonMaxSuppression", "STFT", "DFT"})
 
 
+#: ops that move or cast their float16 inputs' values without arithmetic: in float32 they give the same values
+_EXACT_MOVES = frozenset({"Cast", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
+                          "Identity", "Reshape", "Slice", "Split", "Squeeze", "Tile", "Transpose", "Unsqueeze"})
 #: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
 #: (``<f4``) and the hex of that value follow, so that a later round's fold starts from it (``_float16_wide``)
 _WIDE_MARK = "memplan:float32-value:"
@@ -219,6 +222,8 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
     narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind == "f"
     if not narrowed and not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
         return
+    if not narrowed and n.op_type in _EXACT_MOVES and not any(v in wide for v in n.input if v):
+        return   # (moving or casting exact float16 values rounds nothing)
     alt_in = [None if not v else wide[v] if v in wide else ins[k].astype(np.float32) if ins[k].dtype == np.float16
               else ins[k] for k, v in enumerate(n.input)]
     if narrowed:   # (a Cast to float16 before a float32 island is dropped: its float input flows on unrounded)
