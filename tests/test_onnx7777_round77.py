@@ -4,7 +4,11 @@ What was found:
 
 * a shape computed in float16 (``Cast(Shape(x), FLOAT16) -> Div -> Ceil -> Cast(INT64)``) was folded by ONNX's float16
   arithmetic, rounding at each node, while onnxruntime's CPU provider computes such a chain in float32 (it has no
-  float16 kernel for ``Div``, ``Ceil``..., and drops the casts between them): 4 / 0.1 was 40 rows planned, 41 written.
+  float16 kernel for ``Div``, ``Ceil``..., and drops the casts between them): 4 / 0.1 was 40 rows planned, 41 written;
+  likewise a ``Range`` to such a value cast to float, and a float32 value cast to float16 before such ops;
+* an ``Attention``-23/24 given a past key or value without its present, a ``Squeeze`` of ``axes`` listed as ``""`` and a
+  ``DFT``-20 of ``axis`` listed as ``""`` were planned, while onnxruntime refuses to run them (the DFT crashes it);
+* an int64 shape product that overflows was refused by ONNX's data propagation, while onnxruntime runs it wrapped.
 """
 
 from __future__ import annotations
