@@ -193,6 +193,88 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
                       "RNN", "LSTM", "GRU", "NonMaxSuppression", "STFT", "DFT"})
 
 
+#: ops that move or cast their float16 inputs' values without arithmetic: in float32 they give the same values
+_EXACT_MOVES = frozenset({"Cast", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
+                          "Identity", "Reshape", "Slice", "Split", "Squeeze", "Tile", "Transpose", "Unsqueeze"})
+#: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
+#: (``<f4``) and the hex of that value follow, so that a later round's fold starts from it (``_float16_wide``)
+_WIDE_MARK = "memplan:float32-value:"
+
+
+def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int]) -> None:
+    """Follow, beside ``values``, what onnxruntime computes for the float16 values of a fold: in ``wide``, the float32
+    value of each float16 (or float32/float64) output it holds unrounded; refuse an integer or bool output (a size, a
+    condition) whose value differs between the two.
+
+    Why: onnxruntime's CPU provider has no float16 kernel for most arithmetic (``Div``, ``Add``, ``Neg``, ``Floor``,
+    ``Ceil``, ``ReduceSum``...): it runs each such node in float32 between casts, and then drops the casts between two
+    such nodes (a model's own ``Cast`` to float16 included), so a chain of them computes in float32 without rounding
+    between nodes. A shape computed in float16 (``Cast(Shape(x), FLOAT16) -> Div(0.1) -> Ceil -> Cast(INT64)``) was
+    folded by ONNX's float16 arithmetic, rounding at each node: 4 / 0.1 rounds to 40.0 in float16 and its Ceil is 40,
+    where onnxruntime computes 40.0098 and allocates 41 rows, writing past the 40 planned. Where the two
+    arithmetics give one value, it is folded as before; where they differ, which one a run takes depends on which
+    of the model's ops onnxruntime's build has float16 kernels for, and the import is refused naming the node."""
+    import numpy as np
+
+    if branch not in ("evaluate", "slice", "unique") or not n.input:
+        return
+    ins = [values[v] if v else None for v in n.input]
+    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind == "f"
+    if not narrowed and not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
+        return
+    if not narrowed and n.op_type in _EXACT_MOVES and not any(v in wide for v in n.input if v):
+        return   # (moving or casting exact float16 values rounds nothing)
+    alt_in = [None if not v else wide[v] if v in wide else ins[k].astype(np.float32) if ins[k].dtype == np.float16
+              else ins[k] for k, v in enumerate(n.input)]
+    if narrowed:   # (a Cast to float16 before a float32 island is dropped: its float input flows on unrounded)
+        alt = [alt_in[0].astype(np.float32)]
+    elif branch == "slice":
+        alt = _ort_slice(alt_in)
+    elif branch == "unique":
+        alt = _ort_unique(n, alt_in[0])
+    else:
+        alt = _evaluate(n, alt_in, opsets)
+    if alt is None or len(alt) != len(result):
+        return
+    for o, r, a in zip(n.output, result, alt):
+        a = np.asarray(a)
+        if not o or a.shape != r.shape:
+            continue
+        if r.dtype.kind == "f":
+            if a.dtype.kind == "f" and not np.array_equal(a.astype(np.float64), r.astype(np.float64), equal_nan=True):
+                wide[o] = a.astype(np.float64 if r.dtype == np.float64 else np.float32)
+        elif r.dtype.kind in "biu" and a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
+            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
+            raise GraphError(
+                f"{what} computes {o!r} from float16 values: by ONNX's float16 arithmetic (rounding at each node) it "
+                f"is {r.reshape(-1)[:8].tolist()}, but onnxruntime's CPU provider computes float16 arithmetic in "
+                f"float32 without rounding between nodes, which gives {a.astype(r.dtype).reshape(-1)[:8].tolist()}: "
+                "which one a run takes depends on the float16 kernels of onnxruntime's build, so what it sizes is "
+                "not known at import (compute the shape in float32 or int64)")
+
+
+def _refuse_wide_sizes(onnx, n, shapes: dict, elems: dict, values: dict, wide: dict, opset: int) -> None:
+    """Refuse node ``n`` where a float32 or float64 input it reads is one onnxruntime holds unrounded (``wide``,
+    ``_float16_wide``) and the sizes ONNX's inference gives its outputs differ between that value and the float16
+    one folded: a ``Range`` whose limit is ``Cast(Div(Cast(Shape(x), FLOAT16), 0.1), FLOAT)`` is 40 long by ONNX's
+    float16 arithmetic, 41 by onnxruntime's (it drops the casts around its float32 island), and so a ``Resize`` of
+    such scales."""
+    alt = {v: wide[v].astype(values[v].dtype) for v in n.input
+           if v in wide and v in values and values[v].dtype.kind == "f" and values[v].dtype.itemsize >= 4}
+    if not alt:
+        return
+    mine, theirs = (_infer_node(onnx, n, shapes, elems, vals, opset) for vals in (values, {**values, **alt}))
+    for o, (shape, _) in mine.items():
+        if o in theirs and theirs[o][0] != shape:
+            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
+            raise GraphError(
+                f"{what} makes {o!r} of shape {list(shape)} from {', '.join(map(repr, alt))} as ONNX's float16 "
+                f"arithmetic computes it (rounding at each node), but of {list(theirs[o][0])} as onnxruntime's CPU "
+                "provider computes it (float16 arithmetic in float32, without rounding between nodes): which one a "
+                "run takes depends on the float16 kernels of onnxruntime's build, so its size is not known at import "
+                "(compute the shape in float32 or int64)")
+
+
 def _inference_dropout(n, values: dict, opsets: dict[str, int]) -> bool:
     """Whether ``n`` is a default-domain ``Dropout`` (opset 7 on) that runs in inference mode: no ``training_mode``
     input, or one folded to false. Such a Dropout passes its data through, and onnxruntime removes it (its default
@@ -785,6 +867,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     opsets.setdefault("", opsets.get("ai.onnx", 1))
     changed = False
     nodes = []
+    wide: dict[str, Any] = {}   # float16 value -> the float32 value onnxruntime holds unrounded (_float16_wide)
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
@@ -799,6 +882,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if n.domain not in ("", "ai.onnx") or any(a.type in (5, 10) for a in n.attribute) or _external_attribute(onnx, n):
             continue   # (a tensor attribute whose data was not read: evaluating it would read it from the CWD)
+        if wide and any(v in wide for v in n.input):   # (a float value onnxruntime holds unrounded)
+            _refuse_wide_sizes(onnx, n, shapes, elems, values, wide, opsets[""])
         if n.op_type == "Slice" and _ort_slice_ends(n, values, opsets[""]) is not None:
             for o in n.output:   # (ends known only now: the next round gives it onnxruntime's, before it runs)
                 shapes.pop(o, None)
@@ -842,8 +927,16 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                                         for o in n.output):
             continue
         result = None
+        branch = ""
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
+            if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
+                kind, _, data = n.doc_string[len(_WIDE_MARK):].partition(":")
+                try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
+                    if result is not None and kind in ("<f4", "<f8"):
+                        wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind).reshape(result.shape)
+                except ValueError:
+                    pass
         elif dropout:
             if n.input[0] in values:   # (the data itself, and a mask that keeps all of it)
                 data = values[n.input[0]]   # (a mask of bool from opset 10, of the data's type before)
@@ -864,18 +957,19 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 result = [np.array(len(seqs[n.input[0]]), dtype=np.int64)]
         elif n.op_type == "Slice" and n.domain in ("", "ai.onnx") and opsets[""] >= 10 and len(n.input) >= 3:
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: numpy's clamping, ``_ort_slice``)
-                result = _ort_slice([values[v] if v else None for v in n.input])
+                result, branch = _ort_slice([values[v] if v else None for v in n.input]), "slice"
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
-                result = _ort_unique(n, values[n.input[0]])
+                result, branch = _ort_unique(n, values[n.input[0]]), "unique"
         elif all(not v or v in values for v in n.input):
-            result = _evaluate(n, [values[v] if v else None for v in n.input], opsets)
+            result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
         if result is None or len(result) != len(n.output):
             continue
         if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
             continue
         if evaluated and any(o and r.shape != own[o][0] for o, r in zip(n.output, result)):
             continue  # the evaluator disagrees with ONNX's inference: its value would size what follows
+        _float16_wide(n, result, branch, values, wide, opsets)   # (onnxruntime computes float16 in float32)
         for o, r in zip(n.output, result):
             if o:
                 values[o] = r
@@ -891,7 +985,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                         g2.value_info.append(onnx.helper.make_tensor_value_info(
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
-                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o))
+                nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
+                                                   doc_string=f"{_WIDE_MARK}{wide[o].dtype.str}:"
+                                                   f"{wide[o].tobytes().hex()}" if o in wide else None)
                              for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:

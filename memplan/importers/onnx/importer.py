@@ -50,7 +50,9 @@ from .kernels import (
     check_attention_kv_lengths,
     check_attention_mask_length,
     check_attention_mask_shape,
+    check_attention_presents,
     check_constant_of_shape_value,
+    check_dft_axis_named_empty,
     check_embed_layer_norm,
     check_empty_optional,
     check_expand_shape,
@@ -77,6 +79,7 @@ from .kernels import (
     check_rotary_position_ids,
     check_skip_layer_norm,
     check_softmax_cross_entropy_operands,
+    check_squeeze_axes_named_empty,
     check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
@@ -644,6 +647,8 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_onehot_depth(n, where, facts["values"])
         check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
+        check_squeeze_axes_named_empty(n, where, opset)
+        check_dft_axis_named_empty(n, where, opset)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
         check_zero_point_shapes(n, where, shapes)
@@ -657,6 +662,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_attention_heads(n, where, shapes, opset)
         check_attention_mask_length(n, where, shapes, opset)
         check_attention_mask_shape(n, where, shapes, opset)
+        check_attention_presents(n, where, shapes, opset)
         check_linear_attention_empty(n, where, shapes)
         check_rms_norm_extent(n, where, shapes)
         check_group_norm_empty(n, where, shapes)

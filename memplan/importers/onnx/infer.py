@@ -1883,8 +1883,8 @@ def _run_inference(onnx, m2, source: str, folded: bool = False, propagate: bool 
         msg = first_line(exc)
         if lenient and _merge_contradicted_shapes(onnx, m2, propagate):
             return _run_inference(onnx, m2, source, folded, propagate)
-        if folded and propagate:
-            try:
+        if propagate and (folded or "during data propagation" in msg):
+            try:   # (onnx's propagators refuse an int64 product or sum that overflows, which onnxruntime wraps)
                 return onnx.shape_inference.infer_shapes(m2, check_type=True, strict_mode=True).graph
             except Exception:  # noqa: BLE001 - the first error is the one to show
                 pass

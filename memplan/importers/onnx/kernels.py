@@ -40,6 +40,34 @@ def check_constant_of_shape_value(n, where: str) -> None:
                          "onnxruntime refuses to load the model")
 
 
+def check_squeeze_axes_named_empty(n, where: str, opset: int) -> None:
+    """A Squeeze (opset 13 on, ``axes`` an optional input) whose ``axes`` is listed as ``""`` (``["x", ""]``) is
+    refused naming the node.
+
+    Why: the specification reads an empty name as ``axes`` omitted, every dimension of length 1 squeezed, and so does
+    ONNX's inference, so it was planned; onnxruntime 1.32's kernel, given a second input, requires it and refuses to
+    run the node ("Axes input is null"; round 77). Omitted by listing the data alone (``["x"]``), it runs."""
+    if n.op_type != "Squeeze" or not _default_domain(n) or opset < 13 or len(n.input) < 2 or n.input[1]:
+        return
+    raise GraphError(f"{where}: its axes input is listed as '' (omitted); onnxruntime's Squeeze kernel, given a second "
+                     "input, requires it and refuses to run the node (\"Axes input is null\"): list the data input "
+                     "alone to squeeze every dimension of length 1")
+
+
+def check_dft_axis_named_empty(n, where: str, opset: int) -> None:
+    """A DFT (opset 20 on, ``axis`` an optional input) whose ``axis`` is listed as ``""`` (``["x", "", ""]``,
+    ``["x", "n", ""]``) is refused naming the node.
+
+    Why: the specification reads an empty name as ``axis`` omitted (-2), and so does ONNX's inference, so it was
+    planned; onnxruntime 1.32's kernel, given a third input, reads it and crashes the process (a segmentation fault;
+    round 77). Omitted by listing fewer inputs (``["x"]``, ``["x", "n"]``), it runs."""
+    if n.op_type != "DFT" or not _default_domain(n) or opset < 20 or len(n.input) < 3 or n.input[2]:
+        return
+    raise GraphError(f"{where}: its axis input is listed as '' (omitted); onnxruntime's DFT kernel, given a third "
+                     "input, reads it and crashes the process: list the inputs before it alone to take the default "
+                     "axis (-2)")
+
+
 def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
     """The scale per dimension onnxruntime validates for a Resize or Upsample ``n`` (``resize_scales`` is the
     importer's ``_ort_resize_scales``; a Resize of opset 10 reads ``scales`` as input 1, which it does not)."""
@@ -668,6 +696,25 @@ def check_attention_mask_length(n, where: str, shapes: dict, opset: int) -> None
         raise GraphError(f"{where}: its attn_mask {n.input[3]!r} ({list(mask)}) is {mask[-1]} long in its last "
                          f"dimension, where the keys total {total} ({'past_key and ' if past else ''}K); onnxruntime's "
                          f"CPU kernel of Attention-{opset} refuses to run it (\"inconsistent total_sequence_length\")")
+
+
+def check_attention_presents(n, where: str, shapes: dict, opset: int) -> None:
+    """An Attention of opset 23 or 24 that onnxruntime runs by its CPU kernel (a ``Q`` of float or float16), given a
+    ``past_key`` (input 4) but no ``present_key`` output (output 1, omitted as ``""`` or not listed), or a
+    ``past_value`` (input 5) but no ``present_value`` (output 2), is refused naming the node, the past and the present.
+
+    Why: the specification makes every output optional and ONNX's inference sizes the output from ``Q`` and ``V``, so
+    such a model was planned, while onnxruntime 1.32's CPU kernel refuses to run it ("The implementation does not
+    support past_key provided and present_key being null"; round 77). From opset 25 (and of other types) its
+    function body runs it, as planned."""
+    if n.op_type != "Attention" or not _default_domain(n) or not _attention_by_kernel(n, shapes, opset):
+        return
+    for k, (past, present) in enumerate((("past_key", "present_key"), ("past_value", "present_value"))):
+        given = n.input[4 + k] if len(n.input) > 4 + k else ""
+        if given and not (len(n.output) > 1 + k and n.output[1 + k]):
+            raise GraphError(f"{where}: it is given a {past} {given!r} but makes no {present} (output #{1 + k}); "
+                             f"onnxruntime's CPU kernel of Attention-{opset} refuses to run it (\"The implementation "
+                             f"does not support {past} provided and {present} being null\"): name its {present}")
 
 
 def _attention_body_refusal(name: str, s: list, keys_past) -> str | None:
