@@ -34,6 +34,10 @@ from ..solvers.unread import warn_unread
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
+#: minimalloc's optional ``alignment`` column: each buffer's offsets are a multiple of it (``Buffer.alignment``)
+ALIGNMENT = "alignment"
+#: the largest alignment a ``BufferProblem`` takes (``problem._check_fields``)
+MAX_ALIGNMENT = 1 << 48
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 #: every bound and size, and the sizes' sum, lies below this (offsets and arenas are int64)
@@ -54,9 +58,11 @@ class CsvTable:
     lower: np.ndarray
     upper: np.ndarray
     sizes: np.ndarray
+    #: every buffer's alignment: the ``alignment`` column's one value (1 where the table has none)
+    alignment: int = 1
 
     def problem(self, capacity: int | None = None) -> BufferProblem:
-        return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=1,
+        return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=self.alignment,
                              names=self.ids, capacity=capacity, meta={"source": self.path})
 
 
@@ -109,6 +115,8 @@ def _table(text: str, path: str) -> CsvTable:
                                    f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
                                    f"{markup_hint(text, 'CSV')}{_delimiter_hint(header)}")
         col[name] = header.index(name)
+    if ALIGNMENT in header:
+        col[ALIGNMENT] = header.index(ALIGNMENT)
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)
         if h in names:
@@ -119,6 +127,7 @@ def _table(text: str, path: str) -> CsvTable:
     nums: dict[str, list[int]] = {"lower": [], "upper": [], "size": []}
     seen: dict[str, int] = {}
     total = 0
+    aligned: tuple[int, str, int] | None = None   # (the first row's alignment, its buffer and line)
     end = reader.line_num   # the last line read: a row starts on the next (a quoted field may run over several)
     try:
         for row in reader:
@@ -136,7 +145,7 @@ def _table(text: str, path: str) -> CsvTable:
                                        f"already defined on line {seen[bid]}")
             seen[bid] = line
             vals = {}
-            for name in ("lower", "upper", "size"):
+            for name in ("lower", "upper", "size") + ((ALIGNMENT,) if ALIGNMENT in col else ()):
                 cell = row[col[name]].strip()
                 try:
                     if not _DECIMAL.fullmatch(cell):  # int() also takes "1_000" and non-ASCII digits
@@ -155,20 +164,43 @@ def _table(text: str, path: str) -> CsvTable:
             if vals["lower"] >= vals["upper"]:
                 raise InputFormatError(f"{path}: line {line}, column 'upper': buffer {bid!r} ends at "
                                        f"{vals['upper']}, not after its lower {vals['lower']}")
+            if ALIGNMENT in vals:
+                _check_alignment(vals[ALIGNMENT], aligned, bid, f"{path}: line {line}, column {ALIGNMENT!r}")
+                aligned = aligned or (vals[ALIGNMENT], bid, line)
             total += vals["size"]
             if total >= MAX_VALUE:
                 raise InputFormatError(f"{path}: line {line}, column 'size': the sizes add up to {total}, "
                                        "over the 2**63 limit")
             ids.append(bid)
             rows.append(tuple(row))
-            for name, v in vals.items():
-                nums[name].append(v)
+            for name in nums:
+                nums[name].append(vals[name])
     except csv.Error as exc:   # ("field larger than field limit": a quote left open on the row's first line)
         raise InputFormatError(f"{path}: line {end + 1}: {exc}{_runs_on(end + 1, reader.line_num)}") from None
+    alignment = aligned[0] if aligned else 1
+    if alignment > 1 and sum(-(-v // alignment) * alignment for v in nums["size"]) >= MAX_VALUE:
+        raise InputFormatError(f"{path}: column {ALIGNMENT!r}: the sizes rounded up to the alignment {alignment} add "
+                               "up to 2**63 or more, over the limit of every offset")
     return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
-                    sizes=np.asarray(nums["size"], dtype=np.int64))
+                    sizes=np.asarray(nums["size"], dtype=np.int64), alignment=alignment)
+
+
+def _check_alignment(value: int, first: tuple[int, str, int] | None, bid: str, where: str) -> None:
+    """InputFormatError, at ``where``, naming buffer ``bid``'s ``alignment`` cell ``value`` where memplan cannot plan
+    it: 0, not a power of two, above 2**48, or other than the first row's (``first``: its value, buffer and line).
+
+    Why: minimalloc's ``alignment`` column (``Buffer.alignment``: every offset of the buffer a multiple of it) was kept
+    as text and ignored, so ``memplan csv`` wrote a buffer of alignment 4 at offset 3 and called the arena OPTIMAL: a
+    solution minimalloc's validator refuses. One alignment for every buffer is the problem's own (``BufferProblem
+    .alignment``); the solvers plan no other."""
+    if not 0 < value <= MAX_ALIGNMENT or value & (value - 1):
+        raise InputFormatError(f"{where}: buffer {bid!r} has alignment {value}: memplan plans an alignment that is a "
+                               "power of two in 1..2**48")
+    if first is not None and value != first[0]:
+        raise InputFormatError(f"{where}: buffer {bid!r} has alignment {value}, buffer {first[1]!r} (line {first[2]}) "
+                               f"{first[0]}: memplan plans one alignment for every buffer of a problem")
 
 
 def _header(reader, path: str) -> tuple[list[str], int]:
@@ -186,7 +218,7 @@ def _header(reader, path: str) -> tuple[list[str], int]:
 
 
 #: the column names the format gives a meaning to: the problem's and the solution's ``offset``
-RESERVED = (*REQUIRED, "offset")
+RESERVED = (*REQUIRED, ALIGNMENT, "offset")
 
 
 def _check_reserved_case(header, where: str) -> None:
@@ -292,6 +324,10 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
         a, b = clash
         raise SolverError(f"{table.path}: offsets overlap buffers {problem.name(a)!r} and {problem.name(b)!r}, "
                           "which are live at the same time: no packing")
+    if table.alignment > 1 and (off % table.alignment).any():
+        i = int(np.flatnonzero(off % table.alignment)[0])
+        raise SolverError(f"{table.path}: buffer {table.ids[i]!r}: offset {int(off[i])} is not a multiple of its "
+                          f"alignment {table.alignment}")
     keep = [k for k, h in enumerate(table.header) if h != "offset"]
     out = io.StringIO()
     plain = csv.writer(out, lineterminator="\n")
