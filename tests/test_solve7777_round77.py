@@ -8,6 +8,7 @@ offset 3, and the arena called OPTIMAL.
 from __future__ import annotations
 
 import pytest
+from needs import need
 
 from memplan.cli import main
 from memplan.errors import InputFormatError, SolverError
@@ -53,3 +54,37 @@ def test_cli_csv_with_an_alignment_column(tmp_path, capsys):
     assert main(["csv", str(src), "-o", str(tmp_path / "out2.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "one alignment for every buffer" in err
+
+
+# minimalloc's ``gaps`` column (``Buffer.gaps``: spans of a buffer's lifetime where it holds none of its bytes) was
+# ignored too: a buffer in its gap still conflicted with those live there, and the bound counted it, so an arena above
+# minimalloc's optimum was called OPTIMAL.
+GAPPED = "id,lower,upper,size,gaps\na,0,10,3,2-5\nb,3,4,4,\nc,0,3,1,\n"
+
+
+@pytest.mark.parametrize("solver", ["search", "cpsat", "greedy", "size", "auto"])
+def test_a_buffer_in_its_gap_shares_bytes(solver):
+    if solver == "cpsat":
+        need("ortools")
+    t = parse_csv(GAPPED, "g.csv")
+    assert t.gaps == (((2, 5),), (), ())
+    sol = solve_table(t, solver=solver)
+    # a (3 B) and c (1 B) live together over 0-2; b (4 B) alone while a is in its gap
+    assert (sol.arena, sol.lower_bound, str(sol.status)) == (4, 4, "OPTIMAL")
+    assert format_csv(t, sol.offsets).splitlines()[0] == "id,lower,upper,size,gaps,offset"
+
+
+def test_offsets_that_overlap_out_of_a_gap_are_no_solution():
+    t = parse_csv(GAPPED, "g.csv")
+    format_csv(t, [0, 0, 3])   # (a and b share bytes only while a is in its gap)
+    with pytest.raises(SolverError, match="overlap buffers 'a' and 'c'"):
+        format_csv(t, [0, 0, 2])
+
+
+@pytest.mark.parametrize("cell, words", [
+    ("2-5@0:1", "has a window"), ("2to5", "is not 'lower-upper'"), ("5-2", "not a span within its lifetime 0-10"),
+    ("8-12", "not a span within its lifetime"), ("1-4 3-6", "gaps 1-4 and 3-6 overlap"),
+])
+def test_a_gap_memplan_cannot_plan_is_refused_by_name(cell, words):
+    with pytest.raises(InputFormatError, match=r"g\.csv: line 2, column 'gaps': buffer 'a': .*" + words):
+        parse_csv(f"id,lower,upper,size,gaps\na,0,10,3,{cell}\n", "g.csv")

@@ -27,7 +27,7 @@ from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
-from ..problem import BufferProblem, Solution
+from ..problem import BufferProblem, Solution, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
@@ -38,6 +38,9 @@ REQUIRED = ("id", "lower", "upper", "size")
 ALIGNMENT = "alignment"
 #: the largest alignment a ``BufferProblem`` takes (``problem._check_fields``)
 MAX_ALIGNMENT = 1 << 48
+#: minimalloc's optional ``gaps`` column: time spans ``a-b`` (space-separated) within a buffer's lifetime where it is
+#: inactive, holding none of its bytes (``Buffer.gaps``; a gap ``a-b@x:y``, holding bytes ``x..y`` of it, is refused)
+GAPS = "gaps"
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 #: every bound and size, and the sizes' sum, lies below this (offsets and arenas are int64)
@@ -60,10 +63,69 @@ class CsvTable:
     sizes: np.ndarray
     #: every buffer's alignment: the ``alignment`` column's one value (1 where the table has none)
     alignment: int = 1
+    #: each buffer's gaps (``gaps`` column: ``(a, b)`` spans of its lifetime where it holds no bytes, in time order,
+    #: apart), or None where no row has any
+    gaps: tuple[tuple[tuple[int, int], ...], ...] | None = None
 
     def problem(self, capacity: int | None = None) -> BufferProblem:
+        """The table's buffer problem. Buffers whose lifetimes overlap only where one of them is in a gap may share
+        bytes (``compatible``: minimalloc's validator lets them), and the lower bound is the most bytes live (out
+        of every gap) at one time step."""
+        extra = {}
+        if self.gaps is not None:
+            extra = {"compatible": _gap_pairs(self), "lower_bound": _gap_bound(self)}
         return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=self.alignment,
-                             names=self.ids, capacity=capacity, meta={"source": self.path})
+                             names=self.ids, capacity=capacity, meta={"source": self.path}, **extra)
+
+
+def _live(table: CsvTable, i: int) -> list[tuple[int, int]]:
+    """Buffer ``i``'s lifetime less its gaps: the spans ``[a, b)`` where it holds its bytes, in time order."""
+    spans, at = [], int(table.lower[i])
+    for a, b in (table.gaps[i] if table.gaps is not None else ()):
+        if a > at:
+            spans.append((at, a))
+        at = max(at, b)
+    if int(table.upper[i]) > at:
+        spans.append((at, int(table.upper[i])))
+    return spans
+
+
+#: the most pairs of buffers a minimalloc CSV's gaps may let share bytes (``BufferProblem.compatible`` keeps each)
+MAX_GAP_PAIRS = 1 << 20
+
+
+def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
+    """The pairs of buffers whose lifetimes overlap, one of them with gaps, that are never both live out of a gap;
+    InputFormatError naming the file past ``MAX_GAP_PAIRS`` of them. Two vectorised sweeps (``conflict_pairs`` of
+    interval problems): the pairs of lifetimes that overlap, less those of two live spans of the buffers."""
+    n = len(table.lower)
+    gapped = np.array([bool(g) for g in table.gaps])
+    spans = [_live(table, i) for i in range(n)]
+    owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
+    seg_a = np.array([a for sp in spans for a, _ in sp], dtype=np.int64)
+    seg_b = np.array([b for sp in spans for _, b in sp], dtype=np.int64)
+
+    def keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:   # (each pair of buffers once, one of them gapped)
+        keep = (a != b) & (gapped[a] | gapped[b])
+        k = np.sort(np.minimum(a[keep], b[keep]) * n + np.maximum(a[keep], b[keep]))
+        return k[np.concatenate(([True], k[1:] != k[:-1]))] if len(k) else k
+
+    overlap = keys(*BufferProblem(np.ones(n, dtype=np.int64), table.lower, table.upper).conflict_pairs())
+    sa, sb = BufferProblem(np.ones(len(owner), dtype=np.int64), seg_a, seg_b).conflict_pairs()
+    apart = np.setdiff1d(overlap, keys(owner[sa], owner[sb]), assume_unique=True)
+    if len(apart) > MAX_GAP_PAIRS:
+        raise InputFormatError(f"{table.path}: column {GAPS!r}: the gaps let {len(apart)} pairs of buffers whose "
+                               f"lifetimes overlap share bytes, more than the {MAX_GAP_PAIRS} memplan keeps")
+    return frozenset(zip((apart // n).tolist(), (apart % n).tolist())) if n else frozenset()
+
+
+def _gap_bound(table: CsvTable) -> int:
+    """The most bytes live out of every gap at one time step: buffers live together there conflict pairwise."""
+    spans = [(s, a, b) for i, s in enumerate(table.sizes.tolist()) for a, b in _live(table, i)]
+    if not spans:
+        return 0
+    s, a, b = (np.asarray(x, dtype=np.int64) for x in zip(*spans))
+    return interval_lower_bound(s, a, b)
 
 
 @named_options
@@ -115,8 +177,10 @@ def _table(text: str, path: str) -> CsvTable:
                                    f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
                                    f"{markup_hint(text, 'CSV')}{_delimiter_hint(header)}")
         col[name] = header.index(name)
-    if ALIGNMENT in header:
-        col[ALIGNMENT] = header.index(ALIGNMENT)
+    for name in (ALIGNMENT, GAPS):
+        if name in header:
+            col[name] = header.index(name)
+    gaps: list[tuple[tuple[int, int], ...]] = []
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)
         if h in names:
@@ -167,6 +231,9 @@ def _table(text: str, path: str) -> CsvTable:
             if ALIGNMENT in vals:
                 _check_alignment(vals[ALIGNMENT], aligned, bid, f"{path}: line {line}, column {ALIGNMENT!r}")
                 aligned = aligned or (vals[ALIGNMENT], bid, line)
+            if GAPS in col:
+                gaps.append(_gaps(row[col[GAPS]], vals["lower"], vals["upper"], bid,
+                                  f"{path}: line {line}, column {GAPS!r}"))
             total += vals["size"]
             if total >= MAX_VALUE:
                 raise InputFormatError(f"{path}: line {line}, column 'size': the sizes add up to {total}, "
@@ -184,7 +251,41 @@ def _table(text: str, path: str) -> CsvTable:
     return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
-                    sizes=np.asarray(nums["size"], dtype=np.int64), alignment=alignment)
+                    sizes=np.asarray(nums["size"], dtype=np.int64), alignment=alignment,
+                    gaps=tuple(gaps) if any(gaps) else None)
+
+
+_GAP = re.compile(r"([+-]?[0-9]+)-([+-]?[0-9]+)")
+
+
+def _gaps(cell: str, lower: int, upper: int, bid: str, where: str) -> tuple[tuple[int, int], ...]:
+    """Buffer ``bid``'s ``gaps`` cell as ``(a, b)`` spans in time order, or InputFormatError at ``where`` naming the
+    gap: not ``a-b`` of integers, a gap with a window (``a-b@x:y``), empty (``b <= a``), outside ``[lower, upper]``, or
+    overlapping another gap of the buffer.
+
+    Why: minimalloc's ``gaps`` column (``Buffer.gaps``: spans of its lifetime where a buffer is inactive) was kept as
+    text and ignored, so a buffer in a gap still conflicted with every buffer live there: the arena was larger than
+    needed, and its lower bound, the bytes live at one time counting buffers in their gaps, above minimalloc's
+    optimum, so that arena was called OPTIMAL."""
+    spans = []
+    for gap in cell.split():
+        if "@" in gap:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} has a window (holds part of the buffer "
+                                   "in the gap): memplan plans a buffer whole or not at all at each time")
+        m = _GAP.fullmatch(gap)
+        if m is None:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not 'lower-upper' (integers; gaps "
+                                   "are separated by spaces)")
+        a, b = int(m.group(1)), int(m.group(2))
+        if not lower <= a < b <= upper:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not a span within its lifetime "
+                                   f"{lower}-{upper}")
+        spans.append((a, b))
+    spans.sort()
+    for (a, b), (c, d) in zip(spans, spans[1:]):
+        if c < b:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gaps {a}-{b} and {c}-{d} overlap")
+    return tuple(spans)
 
 
 def _check_alignment(value: int, first: tuple[int, str, int] | None, bid: str, where: str) -> None:
@@ -218,7 +319,7 @@ def _header(reader, path: str) -> tuple[list[str], int]:
 
 
 #: the column names the format gives a meaning to: the problem's and the solution's ``offset``
-RESERVED = (*REQUIRED, ALIGNMENT, "offset")
+RESERVED = (*REQUIRED, ALIGNMENT, GAPS, "offset")
 
 
 def _check_reserved_case(header, where: str) -> None:
