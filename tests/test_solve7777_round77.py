@@ -88,3 +88,29 @@ def test_offsets_that_overlap_out_of_a_gap_are_no_solution():
 def test_a_gap_memplan_cannot_plan_is_refused_by_name(cell, words):
     with pytest.raises(InputFormatError, match=r"g\.csv: line 2, column 'gaps': buffer 'a': .*" + words):
         parse_csv(f"id,lower,upper,size,gaps\na,0,10,3,{cell}\n", "g.csv")
+
+
+# minimalloc's reader takes other names for the required columns (``converter.cc``): ``start`` / ``begin`` for lower,
+# ``buffer`` / ``buffer_id`` for id, and the old format's ``end``, the last time step (``upper`` is ``end + 1``). memplan
+# refused such a file as "missing column 'lower'".
+def test_minimalloc_old_format_start_end_is_read_with_end_inclusive():
+    t = parse_csv("buffer_id,start,end,size,gaps\nx,0,9,4,2-4\ny,2,4,4,\nz,9,12,2,\n", "old.csv")
+    assert t.ids == ("x", "y", "z")
+    assert t.lower.tolist() == [0, 2, 9] and t.upper.tolist() == [10, 5, 13] and t.gaps == (((2, 5),), (), ())
+    sol = solve_table(t)
+    # y lives over x's gap (time steps 2-4); z shares time step 9 with x
+    assert sol.arena == 6 and str(sol.status) == "OPTIMAL"
+    assert format_csv(t, sol.offsets).splitlines()[0] == "buffer_id,start,end,size,gaps,offset"
+    t = parse_csv("buffer,begin,upper,size\na,0,1,3\nb,1,2,4\n", "b.csv")
+    assert t.lower.tolist() == [0, 1] and t.upper.tolist() == [1, 2] and solve_table(t).arena == 4
+
+
+@pytest.mark.parametrize("text, words", [
+    ("id,start,lower,upper,size\nx,0,0,1,1\n", r"line 1: columns 'lower' and 'start' both name the buffers' 'lower'"),
+    ("id,start,end,size\nx,3,2,4\n", r"line 2, column 'end': buffer 'x' ends with time step 2, before its start 3"),
+    ("id,start,end,size\nx,0,9223372036854775807,4\n", r"column 'end': 9223372036854775807 is not below 2\*\*63 - 1"),
+    ("buffer,lower,upper,size\n,0,1,1\n", r"line 2, column 'buffer': empty buffer id"),
+])
+def test_minimalloc_column_names_are_checked_by_their_own_names(text, words):
+    with pytest.raises(InputFormatError, match=words):
+        parse_csv(text, "x.csv")

@@ -34,6 +34,10 @@ from ..solvers.unread import warn_unread
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
+#: other names minimalloc's reader (``converter.cc``) takes for the required columns: ``start`` / ``begin`` for
+#: ``lower``, ``buffer`` / ``buffer_id`` for ``id``, and ``end`` for ``upper`` *inclusive* (the old format: a buffer
+#: ending at ``end`` lives over ``[start, end + 1)``, and so do its gaps' ends)
+ALIASES = {"start": "lower", "begin": "lower", "end": "upper", "buffer": "id", "buffer_id": "id"}
 #: minimalloc's optional ``alignment`` column: each buffer's offsets are a multiple of it (``Buffer.alignment``)
 ALIGNMENT = "alignment"
 #: the largest alignment a ``BufferProblem`` takes (``problem._check_fields``)
@@ -171,12 +175,19 @@ def _table(text: str, path: str) -> CsvTable:
     header, at = _header(reader, path)
     _check_reserved_case(header, f"{path}: line {at}")
     col = {}
+    label = {}   # (each required column's name in the header: its own, or minimalloc's other name for it)
     for name in REQUIRED:
-        if name not in header:
+        given = [h for h in (name, *(a for a, n in ALIASES.items() if n == name)) if h in header]
+        if not given:
             raise InputFormatError(f"{path}: line {at}: missing column {name!r} "
                                    f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
                                    f"{markup_hint(text, 'CSV')}{_delimiter_hint(header)}")
-        col[name] = header.index(name)
+        if len(given) > 1:
+            raise InputFormatError(f"{path}: line {at}: columns {given[0]!r} and {given[1]!r} both name the buffers' "
+                                   f"{name!r} (minimalloc reads {' and '.join(repr(a) for a, n in ALIASES.items() if n == name)} "
+                                   f"as {name!r}): keep one")
+        col[name], label[name] = header.index(given[0]), given[0]
+    inclusive = label["upper"] == "end"   # (minimalloc's old format: ``end`` is the last time step, not past it)
     for name in (ALIGNMENT, GAPS):
         if name in header:
             col[name] = header.index(name)
@@ -203,37 +214,42 @@ def _table(text: str, path: str) -> CsvTable:
                                        f"{_runs_on(line, end) or _quoted_commas(row)}")
             bid = row[col["id"]].strip()
             if not bid:
-                raise InputFormatError(f"{path}: line {line}, column 'id': empty buffer id")
+                raise InputFormatError(f"{path}: line {line}, column {label['id']!r}: empty buffer id")
             if bid in seen:
-                raise InputFormatError(f"{path}: line {line}, column 'id': buffer {bid!r} "
+                raise InputFormatError(f"{path}: line {line}, column {label['id']!r}: buffer {bid!r} "
                                        f"already defined on line {seen[bid]}")
             seen[bid] = line
             vals = {}
             for name in ("lower", "upper", "size") + ((ALIGNMENT,) if ALIGNMENT in col else ()):
-                cell = row[col[name]].strip()
+                cell, shown = row[col[name]].strip(), label.get(name, name)
                 try:
                     if not _DECIMAL.fullmatch(cell):  # int() also takes "1_000" and non-ASCII digits
                         raise ValueError
                     v = int(cell)
                 except ValueError:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell[:40]!r} "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: {cell[:40]!r} "
                                            f"is not an integer (buffer {bid!r}){_runs_on(line, end)}") from None
                 if v < 0:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: negative value {v} "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: negative value {v} "
                                            f"(buffer {bid!r})")
+                if name == "upper" and inclusive:
+                    v += 1
                 if v >= MAX_VALUE:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {v} is not below 2**63 "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: {cell[:40]} is not below "
+                                           f"{'2**63 - 1 (the last time step: it ends after it)' if name == 'upper' and inclusive else '2**63'} "
                                            f"(buffer {bid!r})")
                 vals[name] = v
             if vals["lower"] >= vals["upper"]:
-                raise InputFormatError(f"{path}: line {line}, column 'upper': buffer {bid!r} ends at "
-                                       f"{vals['upper']}, not after its lower {vals['lower']}")
+                raise InputFormatError(f"{path}: line {line}, column {label['upper']!r}: buffer {bid!r} ends "
+                                       + (f"with time step {vals['upper'] - 1}, before its {label['lower']} "
+                                          if inclusive else f"at {vals['upper']}, not after its {label['lower']} ")
+                                       + f"{vals['lower']}")
             if ALIGNMENT in vals:
                 _check_alignment(vals[ALIGNMENT], aligned, bid, f"{path}: line {line}, column {ALIGNMENT!r}")
                 aligned = aligned or (vals[ALIGNMENT], bid, line)
             if GAPS in col:
                 gaps.append(_gaps(row[col[GAPS]], vals["lower"], vals["upper"], bid,
-                                  f"{path}: line {line}, column {GAPS!r}"))
+                                  f"{path}: line {line}, column {GAPS!r}", int(inclusive)))
             total += vals["size"]
             if total >= MAX_VALUE:
                 raise InputFormatError(f"{path}: line {line}, column 'size': the sizes add up to {total}, "
@@ -258,10 +274,10 @@ def _table(text: str, path: str) -> CsvTable:
 _GAP = re.compile(r"([+-]?[0-9]+)-([+-]?[0-9]+)")
 
 
-def _gaps(cell: str, lower: int, upper: int, bid: str, where: str) -> tuple[tuple[int, int], ...]:
+def _gaps(cell: str, lower: int, upper: int, bid: str, where: str, addend: int = 0) -> tuple[tuple[int, int], ...]:
     """Buffer ``bid``'s ``gaps`` cell as ``(a, b)`` spans in time order, or InputFormatError at ``where`` naming the
     gap: not ``a-b`` of integers, a gap with a window (``a-b@x:y``), empty (``b <= a``), outside ``[lower, upper]``, or
-    overlapping another gap of the buffer.
+    overlapping another gap of the buffer. ``addend``: 1 where the table's ``end`` column is inclusive (a gap's end too).
 
     Why: minimalloc's ``gaps`` column (``Buffer.gaps``: spans of its lifetime where a buffer is inactive) was kept as
     text and ignored, so a buffer in a gap still conflicted with every buffer live there: the arena was larger than
@@ -276,15 +292,15 @@ def _gaps(cell: str, lower: int, upper: int, bid: str, where: str) -> tuple[tupl
         if m is None:
             raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not 'lower-upper' (integers; gaps "
                                    "are separated by spaces)")
-        a, b = int(m.group(1)), int(m.group(2))
+        a, b = int(m.group(1)), int(m.group(2)) + addend
         if not lower <= a < b <= upper:
             raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not a span within its lifetime "
-                                   f"{lower}-{upper}")
+                                   f"{lower}-{upper - addend}")
         spans.append((a, b))
     spans.sort()
     for (a, b), (c, d) in zip(spans, spans[1:]):
         if c < b:
-            raise InputFormatError(f"{where}: buffer {bid!r}: gaps {a}-{b} and {c}-{d} overlap")
+            raise InputFormatError(f"{where}: buffer {bid!r}: gaps {a}-{b - addend} and {c}-{d - addend} overlap")
     return tuple(spans)
 
 
@@ -319,7 +335,7 @@ def _header(reader, path: str) -> tuple[list[str], int]:
 
 
 #: the column names the format gives a meaning to: the problem's and the solution's ``offset``
-RESERVED = (*REQUIRED, ALIGNMENT, GAPS, "offset")
+RESERVED = (*REQUIRED, *ALIASES, ALIGNMENT, GAPS, "offset")
 
 
 def _check_reserved_case(header, where: str) -> None:
