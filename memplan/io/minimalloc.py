@@ -334,8 +334,9 @@ def _header(reader, path: str) -> tuple[list[str], int]:
                            f"(expected a header {','.join(REQUIRED)})")
 
 
-#: the column names the format gives a meaning to: the problem's and the solution's ``offset``
-RESERVED = (*REQUIRED, *ALIASES, ALIGNMENT, GAPS, "offset")
+#: the column names the format gives a meaning to: the problem's (its optional ``alignment`` and ``gaps`` too) and
+#: the solution's ``offset``
+RESERVED = (*REQUIRED, ALIGNMENT, GAPS, "offset")
 
 
 def _check_reserved_case(header, where: str) -> None:
