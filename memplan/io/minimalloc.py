@@ -3,7 +3,9 @@
 google/minimalloc and TelaMalloc publish their benchmarks as ``id,lower,upper,size`` rows (a
 buffer lives over time steps ``[lower, upper)`` and needs ``size`` bytes) with the memory capacity
 given separately; a solution is the same table plus an ``offset`` column. Reading them here lets
-every memplan solver run on those benchmarks, and lets other tools read memplan's answers.
+every memplan solver run on those benchmarks, and lets other tools read memplan's answers. The columns are read as
+minimalloc's own reader (``converter.cc``) reads them: its other names for the required ones (``ALIASES``), an optional
+``alignment`` (one for every buffer) and ``gaps`` (spans where a buffer holds none of its bytes).
 
 Guarantees: a malformed file raises ``InputFormatError`` naming the file, line and column; output
 is written atomically; a packing is only returned after the solvers' one check found no overlap; no
