@@ -114,3 +114,19 @@ def test_minimalloc_old_format_start_end_is_read_with_end_inclusive():
 def test_minimalloc_column_names_are_checked_by_their_own_names(text, words):
     with pytest.raises(InputFormatError, match=words):
         parse_csv(text, "x.csv")
+
+
+def test_bench_minimalloc_row_of_capacity_0_says_whether_it_fits(tmp_path):
+    """A minimalloc problem named ``Z.0.csv`` has capacity 0 (docs/benchmarks.md: ``fits`` null only without one):
+    its rows said ``fits: null``, as if the name gave none."""
+    import json
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "Z.0.csv").write_text("id,lower,upper,size\na,0,2,0\nb,1,3,0\n")
+    (tmp_path / "in" / "W.0.csv").write_text("id,lower,upper,size\na,0,2,1\n")
+    out = tmp_path / "rows.json"
+    assert main(["bench", "planners", "--minimalloc", str(tmp_path / "in"), "--corpus", "minimalloc", "--solvers", "greedy",
+                 "--json", str(out)]) == 0
+    rows = {r["problem"]: r for r in json.loads(out.read_text())}
+    assert (rows["Z"]["capacity"], rows["Z"]["fits"]) == (0, True)
+    assert (rows["W"]["capacity"], rows["W"]["fits"]) == (0, False)
