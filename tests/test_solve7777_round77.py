@@ -130,3 +130,13 @@ def test_bench_minimalloc_row_of_capacity_0_says_whether_it_fits(tmp_path):
     rows = {r["problem"]: r for r in json.loads(out.read_text())}
     assert (rows["Z"]["capacity"], rows["Z"]["fits"]) == (0, True)
     assert (rows["W"]["capacity"], rows["W"]["fits"]) == (0, False)
+
+
+def test_gaps_that_let_no_pair_share_keep_the_interval_bound():
+    """Three buffers pairwise live together out of a's gap, but never all three at once: the gaps free no pair, so
+    the heaviest clique (all three) bounds the arena, above the most bytes live at one time out of every gap."""
+    t = parse_csv("id,lower,upper,size,gaps\na,0,10,3,3-6\nb,2,5,4,\nc,4,7,5,\n", "g.csv")
+    p = t.problem()
+    assert not p.compatible and p.lower_bound == 12
+    sol = solve_table(t)
+    assert sol.arena == 12 and str(sol.status) == "OPTIMAL"

@@ -75,13 +75,13 @@ class CsvTable:
 
     def problem(self, capacity: int | None = None) -> BufferProblem:
         """The table's buffer problem. Buffers whose lifetimes overlap only where one of them is in a gap may share
-        bytes (``compatible``: minimalloc's validator lets them), and the lower bound is the most bytes live (out
-        of every gap) at one time step."""
-        extra = {}
-        if self.gaps is not None:
-            extra = {"compatible": _gap_pairs(self), "lower_bound": _gap_bound(self)}
+        bytes (``compatible``: minimalloc's validator lets them); the lower bound is then the most bytes live (out of
+        every gap) at one time step. Where the gaps let no pair share, the problem is the interval problem, its bound
+        the interval problem's (the heaviest conflict clique's, which may pass that count)."""
+        pairs = _gap_pairs(self) if self.gaps is not None else frozenset()
         return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=self.alignment,
-                             names=self.ids, capacity=capacity, meta={"source": self.path}, **extra)
+                             names=self.ids, capacity=capacity, meta={"source": self.path}, compatible=pairs,
+                             lower_bound=_gap_bound(self) if pairs else None)
 
 
 def _live(table: CsvTable, i: int) -> list[tuple[int, int]]:
