@@ -373,7 +373,7 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
             cpu = round(time.process_time() - c0, 3)
             _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, sol.arena, problem.lower_bound,
                              sol.info.get("bound", sol.lower_bound), str(sol.status), secs, capacity=capacity,
-                             fits=sol.arena <= capacity if capacity else None, verified=True, cpu_seconds=cpu))
+                             fits=sol.arena <= capacity if capacity is not None else None, verified=True, cpu_seconds=cpu))
     return rows
 
 

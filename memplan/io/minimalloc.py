@@ -3,7 +3,9 @@
 google/minimalloc and TelaMalloc publish their benchmarks as ``id,lower,upper,size`` rows (a
 buffer lives over time steps ``[lower, upper)`` and needs ``size`` bytes) with the memory capacity
 given separately; a solution is the same table plus an ``offset`` column. Reading them here lets
-every memplan solver run on those benchmarks, and lets other tools read memplan's answers.
+every memplan solver run on those benchmarks, and lets other tools read memplan's answers. The columns are read as
+minimalloc's own reader (``converter.cc``) reads them: its other names for the required ones (``ALIASES``), an optional
+``alignment`` (one for every buffer) and ``gaps`` (spans where a buffer holds none of its bytes).
 
 Guarantees: a malformed file raises ``InputFormatError`` naming the file, line and column; output
 is written atomically; a packing is only returned after the solvers' one check found no overlap; no
@@ -27,13 +29,24 @@ from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
-from ..problem import BufferProblem, Solution
+from ..problem import BufferProblem, Solution, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
+#: other names minimalloc's reader (``converter.cc``) takes for the required columns: ``start`` / ``begin`` for
+#: ``lower``, ``buffer`` / ``buffer_id`` for ``id``, and ``end`` for ``upper`` *inclusive* (the old format: a buffer
+#: ending at ``end`` lives over ``[start, end + 1)``, and so do its gaps' ends)
+ALIASES = {"start": "lower", "begin": "lower", "end": "upper", "buffer": "id", "buffer_id": "id"}
+#: minimalloc's optional ``alignment`` column: each buffer's offsets are a multiple of it (``Buffer.alignment``)
+ALIGNMENT = "alignment"
+#: the largest alignment a ``BufferProblem`` takes (``problem._check_fields``)
+MAX_ALIGNMENT = 1 << 48
+#: minimalloc's optional ``gaps`` column: time spans ``a-b`` (space-separated) within a buffer's lifetime where it is
+#: inactive, holding none of its bytes (``Buffer.gaps``; a gap ``a-b@x:y``, holding bytes ``x..y`` of it, is refused)
+GAPS = "gaps"
 #: a cell's integer as C's ``strtoll`` (minimalloc) reads it whole: ASCII decimal digits, one optional sign
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
 #: every bound and size, and the sizes' sum, lies below this (offsets and arenas are int64)
@@ -54,10 +67,71 @@ class CsvTable:
     lower: np.ndarray
     upper: np.ndarray
     sizes: np.ndarray
+    #: every buffer's alignment: the ``alignment`` column's one value (1 where the table has none)
+    alignment: int = 1
+    #: each buffer's gaps (``gaps`` column: ``(a, b)`` spans of its lifetime where it holds no bytes, in time order,
+    #: apart), or None where no row has any
+    gaps: tuple[tuple[tuple[int, int], ...], ...] | None = None
 
     def problem(self, capacity: int | None = None) -> BufferProblem:
-        return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=1,
-                             names=self.ids, capacity=capacity, meta={"source": self.path})
+        """The table's buffer problem. Buffers whose lifetimes overlap only where one of them is in a gap may share
+        bytes (``compatible``: minimalloc's validator lets them); the lower bound is then the most bytes live (out of
+        every gap) at one time step. Where the gaps let no pair share, the problem is the interval problem, its bound
+        the interval problem's (the heaviest conflict clique's, which may pass that count)."""
+        pairs = _gap_pairs(self) if self.gaps is not None else frozenset()
+        return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=self.alignment,
+                             names=self.ids, capacity=capacity, meta={"source": self.path}, compatible=pairs,
+                             lower_bound=_gap_bound(self) if pairs else None)
+
+
+def _live(table: CsvTable, i: int) -> list[tuple[int, int]]:
+    """Buffer ``i``'s lifetime less its gaps: the spans ``[a, b)`` where it holds its bytes, in time order."""
+    spans, at = [], int(table.lower[i])
+    for a, b in (table.gaps[i] if table.gaps is not None else ()):
+        if a > at:
+            spans.append((at, a))
+        at = max(at, b)
+    if int(table.upper[i]) > at:
+        spans.append((at, int(table.upper[i])))
+    return spans
+
+
+#: the most pairs of buffers a minimalloc CSV's gaps may let share bytes (``BufferProblem.compatible`` keeps each)
+MAX_GAP_PAIRS = 1 << 20
+
+
+def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
+    """The pairs of buffers whose lifetimes overlap, one of them with gaps, that are never both live out of a gap;
+    InputFormatError naming the file past ``MAX_GAP_PAIRS`` of them. Two vectorised sweeps (``conflict_pairs`` of
+    interval problems): the pairs of lifetimes that overlap, less those of two live spans of the buffers."""
+    n = len(table.lower)
+    gapped = np.array([bool(g) for g in table.gaps])
+    spans = [_live(table, i) for i in range(n)]
+    owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
+    seg_a = np.array([a for sp in spans for a, _ in sp], dtype=np.int64)
+    seg_b = np.array([b for sp in spans for _, b in sp], dtype=np.int64)
+
+    def keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:   # (each pair of buffers once, one of them gapped)
+        keep = (a != b) & (gapped[a] | gapped[b])
+        k = np.sort(np.minimum(a[keep], b[keep]) * n + np.maximum(a[keep], b[keep]))
+        return k[np.concatenate(([True], k[1:] != k[:-1]))] if len(k) else k
+
+    overlap = keys(*BufferProblem(np.ones(n, dtype=np.int64), table.lower, table.upper).conflict_pairs())
+    sa, sb = BufferProblem(np.ones(len(owner), dtype=np.int64), seg_a, seg_b).conflict_pairs()
+    apart = np.setdiff1d(overlap, keys(owner[sa], owner[sb]), assume_unique=True)
+    if len(apart) > MAX_GAP_PAIRS:
+        raise InputFormatError(f"{table.path}: column {GAPS!r}: the gaps let {len(apart)} pairs of buffers whose "
+                               f"lifetimes overlap share bytes, more than the {MAX_GAP_PAIRS} memplan keeps")
+    return frozenset(zip((apart // n).tolist(), (apart % n).tolist())) if n else frozenset()
+
+
+def _gap_bound(table: CsvTable) -> int:
+    """The most bytes live out of every gap at one time step: buffers live together there conflict pairwise."""
+    spans = [(s, a, b) for i, s in enumerate(table.sizes.tolist()) for a, b in _live(table, i)]
+    if not spans:
+        return 0
+    s, a, b = (np.asarray(x, dtype=np.int64) for x in zip(*spans))
+    return interval_lower_bound(s, a, b)
 
 
 @named_options
@@ -103,12 +177,23 @@ def _table(text: str, path: str) -> CsvTable:
     header, at = _header(reader, path)
     _check_reserved_case(header, f"{path}: line {at}")
     col = {}
+    label = {}   # (each required column's name in the header: its own, or minimalloc's other name for it)
     for name in REQUIRED:
-        if name not in header:
+        given = [h for h in (name, *(a for a, n in ALIASES.items() if n == name)) if h in header]
+        if not given:
             raise InputFormatError(f"{path}: line {at}: missing column {name!r} "
                                    f"(the header must name {','.join(REQUIRED)}){_json_hint(text)}"
                                    f"{markup_hint(text, 'CSV')}{_delimiter_hint(header)}")
-        col[name] = header.index(name)
+        if len(given) > 1:
+            raise InputFormatError(f"{path}: line {at}: columns {given[0]!r} and {given[1]!r} both name the buffers' "
+                                   f"{name!r} (minimalloc reads {' and '.join(repr(a) for a, n in ALIASES.items() if n == name)} "
+                                   f"as {name!r}): keep one")
+        col[name], label[name] = header.index(given[0]), given[0]
+    inclusive = label["upper"] == "end"   # (minimalloc's old format: ``end`` is the last time step, not past it)
+    for name in (ALIGNMENT, GAPS):
+        if name in header:
+            col[name] = header.index(name)
+    gaps: list[tuple[tuple[int, int], ...]] = []
     names: set[str] = set()
     for h in header:  # (a set: ``header.index`` per column was quadratic, a 100,000-column header hung)
         if h in names:
@@ -119,6 +204,7 @@ def _table(text: str, path: str) -> CsvTable:
     nums: dict[str, list[int]] = {"lower": [], "upper": [], "size": []}
     seen: dict[str, int] = {}
     total = 0
+    aligned: tuple[int, str, int] | None = None   # (the first row's alignment, its buffer and line)
     end = reader.line_num   # the last line read: a row starts on the next (a quoted field may run over several)
     try:
         for row in reader:
@@ -130,45 +216,110 @@ def _table(text: str, path: str) -> CsvTable:
                                        f"{_runs_on(line, end) or _quoted_commas(row)}")
             bid = row[col["id"]].strip()
             if not bid:
-                raise InputFormatError(f"{path}: line {line}, column 'id': empty buffer id")
+                raise InputFormatError(f"{path}: line {line}, column {label['id']!r}: empty buffer id")
             if bid in seen:
-                raise InputFormatError(f"{path}: line {line}, column 'id': buffer {bid!r} "
+                raise InputFormatError(f"{path}: line {line}, column {label['id']!r}: buffer {bid!r} "
                                        f"already defined on line {seen[bid]}")
             seen[bid] = line
             vals = {}
-            for name in ("lower", "upper", "size"):
-                cell = row[col[name]].strip()
+            for name in ("lower", "upper", "size") + ((ALIGNMENT,) if ALIGNMENT in col else ()):
+                cell, shown = row[col[name]].strip(), label.get(name, name)
                 try:
                     if not _DECIMAL.fullmatch(cell):  # int() also takes "1_000" and non-ASCII digits
                         raise ValueError
                     v = int(cell)
                 except ValueError:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {cell[:40]!r} "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: {cell[:40]!r} "
                                            f"is not an integer (buffer {bid!r}){_runs_on(line, end)}") from None
                 if v < 0:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: negative value {v} "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: negative value {v} "
                                            f"(buffer {bid!r})")
+                if name == "upper" and inclusive:
+                    v += 1
                 if v >= MAX_VALUE:
-                    raise InputFormatError(f"{path}: line {line}, column {name!r}: {v} is not below 2**63 "
+                    raise InputFormatError(f"{path}: line {line}, column {shown!r}: {cell[:40]} is not below "
+                                           f"{'2**63 - 1 (the last time step: it ends after it)' if name == 'upper' and inclusive else '2**63'} "
                                            f"(buffer {bid!r})")
                 vals[name] = v
             if vals["lower"] >= vals["upper"]:
-                raise InputFormatError(f"{path}: line {line}, column 'upper': buffer {bid!r} ends at "
-                                       f"{vals['upper']}, not after its lower {vals['lower']}")
+                raise InputFormatError(f"{path}: line {line}, column {label['upper']!r}: buffer {bid!r} ends "
+                                       + (f"with time step {vals['upper'] - 1}, before its {label['lower']} "
+                                          if inclusive else f"at {vals['upper']}, not after its {label['lower']} ")
+                                       + f"{vals['lower']}")
+            if ALIGNMENT in vals:
+                _check_alignment(vals[ALIGNMENT], aligned, bid, f"{path}: line {line}, column {ALIGNMENT!r}")
+                aligned = aligned or (vals[ALIGNMENT], bid, line)
+            if GAPS in col:
+                gaps.append(_gaps(row[col[GAPS]], vals["lower"], vals["upper"], bid,
+                                  f"{path}: line {line}, column {GAPS!r}", int(inclusive)))
             total += vals["size"]
             if total >= MAX_VALUE:
                 raise InputFormatError(f"{path}: line {line}, column 'size': the sizes add up to {total}, "
                                        "over the 2**63 limit")
             ids.append(bid)
             rows.append(tuple(row))
-            for name, v in vals.items():
-                nums[name].append(v)
+            for name in nums:
+                nums[name].append(vals[name])
     except csv.Error as exc:   # ("field larger than field limit": a quote left open on the row's first line)
         raise InputFormatError(f"{path}: line {end + 1}: {exc}{_runs_on(end + 1, reader.line_num)}") from None
+    alignment = aligned[0] if aligned else 1
+    if alignment > 1 and sum(-(-v // alignment) * alignment for v in nums["size"]) >= MAX_VALUE:
+        raise InputFormatError(f"{path}: column {ALIGNMENT!r}: the sizes rounded up to the alignment {alignment} add "
+                               "up to 2**63 or more, over the limit of every offset")
     return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
                     lower=np.asarray(nums["lower"], dtype=np.int64),
                     upper=np.asarray(nums["upper"], dtype=np.int64),
-                    sizes=np.asarray(nums["size"], dtype=np.int64))
+                    sizes=np.asarray(nums["size"], dtype=np.int64), alignment=alignment,
+                    gaps=tuple(gaps) if any(gaps) else None)
+
+
+_GAP = re.compile(r"([+-]?[0-9]+)-([+-]?[0-9]+)")
+
+
+def _gaps(cell: str, lower: int, upper: int, bid: str, where: str, addend: int = 0) -> tuple[tuple[int, int], ...]:
+    """Buffer ``bid``'s ``gaps`` cell as ``(a, b)`` spans in time order, or InputFormatError at ``where`` naming the
+    gap: not ``a-b`` of integers, a gap with a window (``a-b@x:y``), empty (``b <= a``), outside ``[lower, upper]``, or
+    overlapping another gap of the buffer. ``addend``: 1 where the table's ``end`` column is inclusive (a gap's end too).
+
+    Why: minimalloc's ``gaps`` column (``Buffer.gaps``: spans of its lifetime where a buffer is inactive) was kept as
+    text and ignored, so a buffer in a gap still conflicted with every buffer live there: the arena was larger than
+    needed, and its lower bound, the bytes live at one time counting buffers in their gaps, above minimalloc's
+    optimum, so that arena was called OPTIMAL."""
+    spans = []
+    for gap in cell.split():
+        if "@" in gap:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} has a window (holds part of the buffer "
+                                   "in the gap): memplan plans a buffer whole or not at all at each time")
+        m = _GAP.fullmatch(gap)
+        if m is None:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not 'lower-upper' (integers; gaps "
+                                   "are separated by spaces)")
+        a, b = int(m.group(1)), int(m.group(2)) + addend
+        if not lower <= a < b <= upper:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gap {gap[:40]!r} is not a span within its lifetime "
+                                   f"{lower}-{upper - addend}")
+        spans.append((a, b))
+    spans.sort()
+    for (a, b), (c, d) in zip(spans, spans[1:]):
+        if c < b:
+            raise InputFormatError(f"{where}: buffer {bid!r}: gaps {a}-{b - addend} and {c}-{d - addend} overlap")
+    return tuple(spans)
+
+
+def _check_alignment(value: int, first: tuple[int, str, int] | None, bid: str, where: str) -> None:
+    """InputFormatError, at ``where``, naming buffer ``bid``'s ``alignment`` cell ``value`` where memplan cannot plan
+    it: 0, not a power of two, above 2**48, or other than the first row's (``first``: its value, buffer and line).
+
+    Why: minimalloc's ``alignment`` column (``Buffer.alignment``: every offset of the buffer a multiple of it) was kept
+    as text and ignored, so ``memplan csv`` wrote a buffer of alignment 4 at offset 3 and called the arena OPTIMAL: a
+    solution minimalloc's validator refuses. One alignment for every buffer is the problem's own (``BufferProblem
+    .alignment``); the solvers plan no other."""
+    if not 0 < value <= MAX_ALIGNMENT or value & (value - 1):
+        raise InputFormatError(f"{where}: buffer {bid!r} has alignment {value}: memplan plans an alignment that is a "
+                               "power of two in 1..2**48")
+    if first is not None and value != first[0]:
+        raise InputFormatError(f"{where}: buffer {bid!r} has alignment {value}, buffer {first[1]!r} (line {first[2]}) "
+                               f"{first[0]}: memplan plans one alignment for every buffer of a problem")
 
 
 def _header(reader, path: str) -> tuple[list[str], int]:
@@ -185,8 +336,9 @@ def _header(reader, path: str) -> tuple[list[str], int]:
                            f"(expected a header {','.join(REQUIRED)})")
 
 
-#: the column names the format gives a meaning to: the problem's and the solution's ``offset``
-RESERVED = (*REQUIRED, "offset")
+#: the column names the format gives a meaning to: the problem's (its optional ``alignment`` and ``gaps`` too) and
+#: the solution's ``offset``
+RESERVED = (*REQUIRED, ALIGNMENT, GAPS, "offset")
 
 
 def _check_reserved_case(header, where: str) -> None:
@@ -292,6 +444,10 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
         a, b = clash
         raise SolverError(f"{table.path}: offsets overlap buffers {problem.name(a)!r} and {problem.name(b)!r}, "
                           "which are live at the same time: no packing")
+    if table.alignment > 1 and (off % table.alignment).any():
+        i = int(np.flatnonzero(off % table.alignment)[0])
+        raise SolverError(f"{table.path}: buffer {table.ids[i]!r}: offset {int(off[i])} is not a multiple of its "
+                          f"alignment {table.alignment}")
     keep = [k for k, h in enumerate(table.header) if h != "offset"]
     out = io.StringIO()
     plain = csv.writer(out, lineterminator="\n")
