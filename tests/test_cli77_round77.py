@@ -22,3 +22,37 @@ def test_bench_devices_refuses_more_devices_than_stages_before_planning(monkeypa
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert err.startswith("memplan: error: --devices 40: model llama-tiny-decode can be cut into at most 36 ")
+
+
+def _import_error(tmp_path, capsys, name: str, text: str) -> str:
+    model = tmp_path / name
+    model.write_text(text)
+    assert main(["import", str(model), "-o", str(tmp_path / "out.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert not (tmp_path / "out.json").exists()
+    return err
+
+
+def test_import_of_graph_json_under_a_model_name_says_what_it_is(tmp_path, capsys):
+    """``memplan import m.onnx -o g.onnx`` writes graph JSON under a model's name, and ``memplan import g.onnx`` then
+    said "not a readable ONNX model (at byte 0: field 15 has wire type 3, which no ONNX message uses)" (a ``.pt2``:
+    "not a torch.export program (BadZipFile: File is not a zip file)"): protobuf's and zipfile's view of the first
+    byte. The line now says the file is JSON text, and which memplan document it is where it says."""
+    from needs import need
+
+    import memplan
+    from memplan import examples
+
+    graph = tmp_path / "g.json"
+    memplan.save_graph(examples.diamond(), str(graph))
+    err = _import_error(tmp_path, capsys, "g.pt2", graph.read_text())
+    assert "not a torch.export program" in err
+    assert "; this is JSON text: a memplan graph (memplan.graph/1, which 'memplan plan' plans as it is), not a model" in err
+    plan = memplan.plan(examples.diamond())
+    need("onnx")
+    err = _import_error(tmp_path, capsys, "p.onnx", plan.to_json())
+    assert "not a readable ONNX model" in err and "; this is JSON text: a memplan plan (memplan.plan/1), not a model" in err
+    err = _import_error(tmp_path, capsys, "a.onnx", "[1, 2]\n")
+    assert "; this is JSON text, not a model (memplan import reads ONNX protobuf files" in err
+
