@@ -56,3 +56,23 @@ def test_import_of_graph_json_under_a_model_name_says_what_it_is(tmp_path, capsy
     err = _import_error(tmp_path, capsys, "a.onnx", "[1, 2]\n")
     assert "; this is JSON text, not a model (memplan import reads ONNX protobuf files" in err
 
+
+
+def test_bench_results_given_for_a_graph_or_plan_are_named(tmp_path, capsys):
+    """``memplan plan results.json`` / ``show results.json`` (the rows ``memplan bench ... --json`` wrote, given back for
+    a graph or a plan) were "top level must be a JSON object" alone, where a trace, a picture or the other document
+    given by mistake is named as what it is; the line now says it is a JSON array of objects such as bench writes."""
+    import json
+
+    rows = tmp_path / "results.json"
+    rows.write_text(json.dumps([{"corpus": "file", "problem": "g", "arena": 1}, {"corpus": "file", "problem": "h"}]))
+    for argv, expected in ((["plan", str(rows), "-o", str(tmp_path / "p.json")], "graph"), (["show", str(rows)], "plan")):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert err.rstrip("\n").endswith("top level must be a JSON object (this is a JSON array of 2 objects, such as the "
+                                         f"results 'memplan bench --json' writes, where a {expected} is expected)"), err
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    assert main(["show", str(empty)]) == 2
+    assert capsys.readouterr().err.rstrip("\n").endswith("top level must be a JSON object")
