@@ -67,6 +67,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _check_plan_options(args)
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
+    argtypes.check_text_output("-o", args.output, "a plan is JSON",
+                               hint="; `memplan draw GRAPH PLAN -o FILE` draws a plan's memory map as a picture")
+    argtypes.check_text_output("--graph-out", args.graph_out, "a graph is JSON")
     graph = load_graph(args.graph)
     # (``--workers`` where CP-SAT runs one thread, ``--max-events`` with ``--streams 1``: the library's warnings, in
     # the command's words, ``argtypes.warning_line``)
@@ -489,6 +492,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if inputs:  # the files a suite reads: --json must not replace one
             check_outputs(inputs, {"--json": args.json})
+        argtypes.check_text_output("--json", args.json, "the results are JSON")
     _check_not_in_folders(args)
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
@@ -688,6 +692,7 @@ def cmd_csv(args: argparse.Namespace) -> int:
 
     _check_solver_options(args)
     check_outputs({"input CSV": args.input}, {"-o": args.output})
+    argtypes.check_text_output("-o", args.output, "the offsets are a CSV table", ".csv")
     table = read_csv(args.input)
     if args.minimize:   # (after the table is read: with auto, whether it has an effect depends on its size)
         _check_minimize(args, len(table.ids))

@@ -76,3 +76,39 @@ def test_bench_results_given_for_a_graph_or_plan_are_named(tmp_path, capsys):
     empty.write_text("[]")
     assert main(["show", str(empty)]) == 2
     assert capsys.readouterr().err.rstrip("\n").endswith("top level must be a JSON object")
+
+
+def test_json_and_csv_outputs_under_a_picture_or_model_name_are_refused(tmp_path, capsys):
+    """``memplan import m.onnx -o m2.onnx`` wrote graph JSON into a file named an ONNX model (exit 0), which onnxruntime
+    and ``memplan import`` then refuse as no model; ``plan -o p.png``, ``--graph-out g.pdf``, ``csv -o o.svg`` and
+    ``bench --json r.pt2`` wrote JSON or CSV under a picture's or a model's name, where ``trace -o t.png`` was refused
+    for that reason (round 33). Each is one line naming the option and what the file would be, before any work, and an
+    existing file of that name is left as it was."""
+    import memplan
+    from memplan import examples
+
+    graph = tmp_path / "g.json"
+    memplan.save_graph(examples.diamond(), str(graph))
+    problem = tmp_path / "p.csv"
+    problem.write_text("id,lower,upper,size\n0,0,2,8\n1,1,3,8\n")
+    cases = [
+        (["plan", str(graph), "-o", "{out}"], "p.PNG", "-o {out}: a plan is JSON, not a picture"),
+        (["plan", str(graph), "-o", str(tmp_path / "q.json"), "--graph-out", "{out}"], "s.pdf",
+         "--graph-out {out}: a graph is JSON, not a picture"),
+        (["csv", str(problem), "-o", "{out}"], "o.svg", "-o {out}: the offsets are a CSV table, not a picture"),
+        (["bench", "planners", "--graph", str(graph), "--solvers", "greedy", "--json", "{out}"], "r.pt2",
+         "--json {out}: the results are JSON, not a torch.export program"),
+        (["trace", str(graph), str(tmp_path / "q.json"), "-o", "{out}"], "t.onnx",
+         "-o {out}: a trace is JSON (open it in ui.perfetto.dev), not an ONNX model"),
+        (["import", str(tmp_path / "m.onnx"), "-o", "{out}"], "m2.onnx",
+         "-o {out}: memplan import writes graph JSON (memplan.graph/1), not an ONNX model"),
+    ]
+    for argv, name, says in cases:
+        out = tmp_path / name
+        out.write_text("old")
+        assert main([a.replace("{out}", str(out)) for a in argv]) == 2
+        stdout, err = capsys.readouterr()
+        assert stdout == "" and err.count("\n") == 1, err
+        assert err.startswith("memplan: error: " + says.replace("{out}", str(out))), err
+        assert out.read_text() == "old"
+    assert main(["plan", str(graph), "-o", str(tmp_path / "p.json"), "-q"]) == 0   # the control: a JSON name
