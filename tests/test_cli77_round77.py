@@ -112,3 +112,23 @@ def test_json_and_csv_outputs_under_a_picture_or_model_name_are_refused(tmp_path
         assert err.startswith("memplan: error: " + says.replace("{out}", str(out))), err
         assert out.read_text() == "old"
     assert main(["plan", str(graph), "-o", str(tmp_path / "p.json"), "-q"]) == 0   # the control: a JSON name
+
+
+def test_plan_names_devices_and_device_capacity_as_the_flags_given(tmp_path, capsys):
+    """``memplan plan G -o P --devices 40 --graph-out S`` on a graph of 36 stages was refused as "devices=40 is more
+    than graph ... can use", and ``--device-capacity 1K`` as "... over the device_capacity of 1024 B": the library's
+    keywords, where every other refusal of the command names the flag the user typed. Now ``--devices 40`` and
+    ``--device-capacity``."""
+    import memplan
+    from memplan import examples
+
+    graph = tmp_path / "g.json"
+    memplan.save_graph(examples.llama(examples.LLAMA_TINY), str(graph))
+    base = ["plan", str(graph), "-o", str(tmp_path / "p.json")]
+    assert main([*base, "--devices", "40", "--graph-out", str(tmp_path / "s.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("memplan: error: --devices 40 is more than graph ") and err.count("\n") == 1, err
+    assert main([*base, "--device-capacity", "1K"]) == 2
+    err = capsys.readouterr().err
+    assert "over --device-capacity 1024 B" in err and "device_capacity" not in err and err.count("\n") == 1, err
+    assert not (tmp_path / "p.json").exists() and not (tmp_path / "s.json").exists()
