@@ -132,3 +132,28 @@ def test_plan_names_devices_and_device_capacity_as_the_flags_given(tmp_path, cap
     err = capsys.readouterr().err
     assert "over --device-capacity 1024 B" in err and "device_capacity" not in err and err.count("\n") == 1, err
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "s.json").exists()
+
+
+def test_import_fixes_an_onnx_dimension_whose_name_ends_in_a_space(tmp_path, capsys):
+    """An ONNX input dimension named ``'n '`` was refused advising "pass --dim n =VALUE", and ``--dim 'n '=3`` (``--dim``
+    drops the spaces around NAME, its documented syntax) then said "the model has no symbolic dimension 'n'": such a
+    dimension could not be fixed from the command line at all. The advice now quotes the name (``--dim 'n '=VALUE``),
+    and a NAME the model lacks fixes the one dimension that is NAME once its edges' white space is dropped."""
+    from needs import need
+
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n ", 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n ", 8])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    out = tmp_path / "g.json"
+    assert main(["import", str(model), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip("\n").endswith("is symbolic ('n ') and not fixed: pass --dim 'n '=VALUE or --batch N"), err
+    for given in ("n =3", "n=3"):
+        assert main(["import", str(model), "-o", str(out), "--dim", given, "-q"]) == 0
+        capsys.readouterr()
+        assert '"size": 96' in out.read_text()
