@@ -378,7 +378,7 @@ def array_hint(doc: Any, expected: str) -> str:
     Why: ``memplan plan results.json`` (a bench run's results, given back for a graph) was "top level must be a JSON
     object" alone, where a trace, a picture or the other document given by mistake is named as what it is."""
     if isinstance(doc, list) and doc and all(isinstance(row, dict) for row in doc):
-        return (f" (this is a JSON array of {len(doc)} object{'s' * (len(doc) != 1)}, such as the results 'memplan bench "
+        return (f" (this is a JSON array of {len(doc)} object{'s' * (len(doc) != 1)}, such as the results 'memplan bench SUITE "
                 f"--json' writes, where a {expected} is expected)")
     return ""
 

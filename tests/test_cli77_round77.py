@@ -71,7 +71,7 @@ def test_bench_results_given_for_a_graph_or_plan_are_named(tmp_path, capsys):
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1
         assert err.rstrip("\n").endswith("top level must be a JSON object (this is a JSON array of 2 objects, such as the "
-                                         f"results 'memplan bench --json' writes, where a {expected} is expected)"), err
+                                         f"results 'memplan bench SUITE --json' writes, where a {expected} is expected)"), err
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert main(["show", str(empty)]) == 2
