@@ -863,7 +863,8 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
         if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
             command = _command_parser(parser, args)   # names the suite
-            command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
+            ended = "--" in (sys.argv[1:] if argv is None else argv)
+            command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra, ended)}")
     why = _stderr_into_input(args)
     if why:
         _error_not_on_stderr(why)
@@ -1012,17 +1013,23 @@ def _error_not_on_stderr(why: str) -> None:
         argtypes.print_error(why, stream=sys.stdout)
 
 
-def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended: bool = False) -> str:
     """" (did you mean --event-us?)" for the first unknown option in ``extra`` that is near one of ``parser``'s,
     else "". Why: a Python keyword carried over to the command line (``--event_us``, ``--memory_budget``) or a
     typo (``--memory-bugdet``) was "unrecognized arguments" alone, where the library's ``plan(g, memory_bugdet=)``
-    names the option meant."""
+    names the option meant. One of the command's own options there came after ``--`` (``ended``: the command line
+    holds one), which ends the options: said so, where it was "unrecognized arguments: --streams (did you mean
+    --streams?)"."""
     import difflib
 
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
     for token in extra:
         name = token.partition("=")[0]
         if not name.startswith("--"):
+            continue
+        if name in known:   # (after '--': "unrecognized arguments: --streams (did you mean --streams?)")
+            if ended:
+                return f" ({name} comes after '--', which ends the options: give it before the '--')"
             continue
         dashed = "--" + name[2:].replace("_", "-")
         near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)

@@ -5,6 +5,8 @@ Each test names what the command did with an input or option nobody had shown it
 
 from __future__ import annotations
 
+import pytest
+
 from memplan.cli import main
 
 
@@ -157,3 +159,24 @@ def test_import_fixes_an_onnx_dimension_whose_name_ends_in_a_space(tmp_path, cap
         assert main(["import", str(model), "-o", str(out), "--dim", given, "-q"]) == 0
         capsys.readouterr()
         assert '"size": 96' in out.read_text()
+
+
+def test_an_option_after_the_double_dash_is_not_suggested_as_itself(tmp_path, capsys):
+    """``memplan plan G -o P -- --streams 2`` (``--`` ends the options, so ``--streams`` is an argument there) said
+    "unrecognized arguments: --streams 2 (did you mean --streams?)", suggesting the very option given; it now says the
+    option comes after '--' and to give it before."""
+    import memplan
+    from memplan import examples
+
+    graph = tmp_path / "g.json"
+    memplan.save_graph(examples.diamond(), str(graph))
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(graph), "-o", str(tmp_path / "p.json"), "--", "--streams", "2"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean" not in err, err
+    assert "unrecognized arguments: --streams 2 (--streams comes after '--', which ends the options: give it before" in err
+    with pytest.raises(SystemExit):
+        main(["plan", str(graph), "-o", str(tmp_path / "p.json"), "--event_us", "3"])
+    assert "(did you mean --event-us?)" in capsys.readouterr().err   # (a near option is still named)
+    assert not (tmp_path / "p.json").exists()
