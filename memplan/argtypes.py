@@ -239,9 +239,11 @@ class OneLineParser(argparse.ArgumentParser):
         import difflib
 
         known = list(self._option_string_actions)
-        for token in argv:
-            if token == "--":   # (what follows is no option)
-                break
+        for k, token in enumerate(argv):
+            if token == "--":   # (what follows is no option: one of the command's there is named as such)
+                after = next((t.partition("=")[0] for t in argv[k + 1:] if t.partition("=")[0] in known), None)
+                return (f"; {after} comes after '--', which ends the options: give it before the '--'" if after
+                        else "")
             name = token.partition("=")[0]
             if not name.startswith("-") or name == "-" or re.fullmatch(r"-[0-9.].*", name):
                 continue

@@ -176,6 +176,10 @@ def test_an_option_after_the_double_dash_is_not_suggested_as_itself(tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean" not in err, err
     assert "unrecognized arguments: --streams 2 (--streams comes after '--', which ends the options: give it before" in err
+    with pytest.raises(SystemExit):   # (a required option after '--': "the following arguments are required" alone)
+        main(["plan", "--", str(graph), "-o", str(tmp_path / "p.json")])
+    err = capsys.readouterr().err
+    assert "required: -o/--output; -o comes after '--', which ends the options: give it before the '--'" in err, err
     with pytest.raises(SystemExit):
         main(["plan", str(graph), "-o", str(tmp_path / "p.json"), "--event_us", "3"])
     assert "(did you mean --event-us?)" in capsys.readouterr().err   # (a near option is still named)
