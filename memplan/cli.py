@@ -110,8 +110,9 @@ def _respell_split_options(exc: MemplanError, args: argparse.Namespace) -> None:
     n = getattr(args, "devices", None)
     if n is not None and text.startswith(f"devices={n}"):
         text = f"--devices {n}" + text[len(f"devices={n}"):]
-    if getattr(args, "device_capacity", None) is not None:
-        text = text.replace("the device_capacity of", "--device-capacity")
+    if getattr(args, "device_capacity", None) is not None:   # (and its re-plan within what it leaves: ``plan.py``)
+        text = text.replace("the device_capacity of", "--device-capacity").replace(" as a memory_budget:",
+                                                                                   " as a memory budget:")
     if text != str(exc):
         raise MemplanError(text) from None
 

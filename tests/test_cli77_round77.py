@@ -133,6 +133,10 @@ def test_plan_names_devices_and_device_capacity_as_the_flags_given(tmp_path, cap
     assert main([*base, "--device-capacity", "1K"]) == 2
     err = capsys.readouterr().err
     assert "over --device-capacity 1024 B" in err and "device_capacity" not in err and err.count("\n") == 1, err
+    assert main([*base, "--device-capacity", "164328"]) == 2   # (weights fit, the arena does not: planned again)
+    err = capsys.readouterr().err
+    assert "over --device-capacity 164328 B; planned again with the " in err, err
+    assert "as a memory budget: " in err and "_" not in err.partition("graph ")[0], err
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "s.json").exists()
 
 
