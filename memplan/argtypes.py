@@ -36,6 +36,30 @@ MAX_LAYERS = 1024
 REPLACES = "written atomically; an existing file there is replaced, never one of the command's inputs"
 
 
+#: file name endings that say a file is no text document: a picture (``memplan draw``'s), a model (``memplan import``'s
+#: input), and what each is
+NOT_TEXT_SUFFIXES = ((".png", "a picture"), (".svg", "a picture"), (".pdf", "a picture"), (".jpg", "a picture"),
+                     (".jpeg", "a picture"), (".gif", "a picture"), (".webp", "a picture"),
+                     (".onnx", "an ONNX model"), (".pt2", "a torch.export program"))
+
+
+def check_text_output(label: str, path: object, what: str, suffix: str = ".json", hint: str = "") -> None:
+    """Refuse, before any work, a text output (``what``: "a plan is JSON", a file to end in ``suffix``) whose file name says
+    it is a picture or a model (``hint``: what to add). Why: ``memplan import m.onnx -o m2.onnx`` wrote graph JSON into a
+    file named an ONNX model (exit 0), which onnxruntime and ``memplan import`` then refuse as no model, and ``plan -o
+    p.png``, ``csv -o o.pdf`` or ``bench --json r.png`` JSON or CSV into a file named a picture, where ``trace -o t.png``
+    was refused (round 33) for that reason."""
+    if not isinstance(path, str) or path == "-":
+        return
+    from .errors import MemplanError
+
+    name = path.lower()
+    kind = next((k for end, k in NOT_TEXT_SUFFIXES if name.endswith(end)), None)
+    if kind is not None:
+        raise MemplanError(f"{label} {path}: {what}, not {kind}: give the file a name that says so (such as "
+                           f"*{suffix}){hint}")
+
+
 def print_error(message: str, who: str = "memplan", stream=None) -> None:
     """``memplan: error: ...`` (``who``: the command) on stderr (or ``stream``) as one line, whatever the message (a
     library's exception text from deep inside, an id or a path from the input) contains: what is not printable is
@@ -215,9 +239,11 @@ class OneLineParser(argparse.ArgumentParser):
         import difflib
 
         known = list(self._option_string_actions)
-        for token in argv:
-            if token == "--":   # (what follows is no option)
-                break
+        for k, token in enumerate(argv):
+            if token == "--":   # (what follows is no option: one of the command's there is named as such)
+                after = next((t.partition("=")[0] for t in argv[k + 1:] if t.partition("=")[0] in known), None)
+                return (f"; {after} comes after '--', which ends the options: give it before the '--'" if after
+                        else "")
             name = token.partition("=")[0]
             if not name.startswith("-") or name == "-" or re.fullmatch(r"-[0-9.].*", name):
                 continue

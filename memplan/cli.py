@@ -67,11 +67,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _check_plan_options(args)
     # before planning, both outputs writable: neither is written when the other cannot be
     check_outputs({"input graph": args.graph}, {"-o": args.output, "--graph-out": args.graph_out})
+    argtypes.check_text_output("-o", args.output, "a plan is JSON",
+                               hint="; `memplan draw GRAPH PLAN -o FILE` draws a plan's memory map as a picture")
+    argtypes.check_text_output("--graph-out", args.graph_out, "a graph is JSON")
     graph = load_graph(args.graph)
     # (``--workers`` where CP-SAT runs one thread, ``--max-events`` with ``--streams 1``: the library's warnings, in
     # the command's words, ``argtypes.warning_line``)
-    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                         workers=args.workers, progress=_progress(args), **_plan_extras(args))
+    extras = _plan_extras(args)
+    try:
+        planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                             workers=args.workers, progress=_progress(args), **extras)
+    except MemplanError as exc:
+        _respell_split_options(exc, args)
+        raise
     p = planned.plan
 
     def save_plan() -> None:
@@ -91,6 +99,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s"
                             + _cut_short(p.solver))
     return 0
+
+
+def _respell_split_options(exc: MemplanError, args: argparse.Namespace) -> None:
+    """Raise ``exc`` again with ``--devices N`` and ``--device-capacity`` where the library's message names them as its
+    keywords (``devices=40 is more than graph 'g' can use``, ``over the device_capacity of 1024 B``); return where it
+    names neither. Why: ``memplan plan G -o P --devices 40 --graph-out S`` was refused as "devices=40 ...", an option
+    spelt as no command line writes it, where every other refusal of the command names the flag the user typed."""
+    text = str(exc)
+    n = getattr(args, "devices", None)
+    if n is not None and text.startswith(f"devices={n}"):
+        text = f"--devices {n}" + text[len(f"devices={n}"):]
+    if getattr(args, "device_capacity", None) is not None:   # (and its re-plan within what it leaves: ``plan.py``)
+        text = text.replace("the device_capacity of", "--device-capacity").replace(" as a memory_budget:",
+                                                                                   " as a memory budget:")
+    if text != str(exc):
+        raise MemplanError(text) from None
 
 
 def _cut_short(block: dict) -> str:
@@ -489,6 +513,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json")
         if inputs:  # the files a suite reads: --json must not replace one
             check_outputs(inputs, {"--json": args.json})
+        argtypes.check_text_output("--json", args.json, "the results are JSON")
     _check_not_in_folders(args)
     if is_stdout(args.json):   # the JSON alone on stdout: the suite's tables go to stderr
         import contextlib
@@ -688,6 +713,7 @@ def cmd_csv(args: argparse.Namespace) -> int:
 
     _check_solver_options(args)
     check_outputs({"input CSV": args.input}, {"-o": args.output})
+    argtypes.check_text_output("-o", args.output, "the offsets are a CSV table", ".csv")
     table = read_csv(args.input)
     if args.minimize:   # (after the table is read: with auto, whether it has an effect depends on its size)
         _check_minimize(args, len(table.ids))
@@ -838,7 +864,8 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         args, extra = parser.parse_known_args(argv)   # (each command's first '--' ends its options: CommandParser)
         if extra and not getattr(args, "bench_broken", None):  # a broken suite's options are not known: its error
             command = _command_parser(parser, args)   # names the suite
-            command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra)}")
+            ended = "--" in (sys.argv[1:] if argv is None else argv)
+            command.error(f"unrecognized arguments: {' '.join(extra)}{_nearest_option(command, extra, ended)}")
     why = _stderr_into_input(args)
     if why:
         _error_not_on_stderr(why)
@@ -987,17 +1014,23 @@ def _error_not_on_stderr(why: str) -> None:
         argtypes.print_error(why, stream=sys.stdout)
 
 
-def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended: bool = False) -> str:
     """" (did you mean --event-us?)" for the first unknown option in ``extra`` that is near one of ``parser``'s,
     else "". Why: a Python keyword carried over to the command line (``--event_us``, ``--memory_budget``) or a
     typo (``--memory-bugdet``) was "unrecognized arguments" alone, where the library's ``plan(g, memory_bugdet=)``
-    names the option meant."""
+    names the option meant. One of the command's own options there came after ``--`` (``ended``: the command line
+    holds one), which ends the options: said so, where it was "unrecognized arguments: --streams (did you mean
+    --streams?)"."""
     import difflib
 
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
     for token in extra:
         name = token.partition("=")[0]
         if not name.startswith("--"):
+            continue
+        if name in known:   # (after '--': "unrecognized arguments: --streams (did you mean --streams?)")
+            if ended:
+                return f" ({name} comes after '--', which ends the options: give it before the '--')"
             continue
         dashed = "--" + name[2:].replace("_", "-")
         near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)

@@ -372,6 +372,17 @@ def swapped_hint(fmt: Any, expected: str, doc: Any = None) -> str:
     return ""
 
 
+def array_hint(doc: Any, expected: str) -> str:
+    """Where a memplan ``expected`` document ("graph" or "plan") was read and ``doc`` is a JSON array of objects, the note
+    for its "top level must be a JSON object": the results ``memplan bench ... --json`` writes are such an array. Else ''.
+    Why: ``memplan plan results.json`` (a bench run's results, given back for a graph) was "top level must be a JSON
+    object" alone, where a trace, a picture or the other document given by mistake is named as what it is."""
+    if isinstance(doc, list) and doc and all(isinstance(row, dict) for row in doc):
+        return (f" (this is a JSON array of {len(doc)} object{'s' * (len(doc) != 1)}, such as the results 'memplan bench SUITE "
+                f"--json' writes, where a {expected} is expected)")
+    return ""
+
+
 def plain_ints(values: tuple) -> tuple:
     """``plain_int`` of each of ``values``."""
     return tuple(plain_int(v) for v in values)

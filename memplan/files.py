@@ -1087,6 +1087,27 @@ def text_trouble(data: bytes) -> str | None:
     return None
 
 
+#: what a JSON document that memplan writes says of itself near its start: the ``format`` tag of a graph or a plan, and
+#: the key of a Chrome/Perfetto trace (``memplan trace``)
+_JSON_KINDS = ((re.compile(rb'"format"\s*:\s*"memplan\.graph/1"'), "a memplan graph (memplan.graph/1, which "
+                "'memplan plan' plans as it is)"),
+               (re.compile(rb'"format"\s*:\s*"memplan\.plan/1"'), "a memplan plan (memplan.plan/1)"),
+               (re.compile(rb'"traceEvents"\s*:'), "a Chrome/Perfetto trace (such as 'memplan trace' writes)"))
+
+
+def json_model_hint(head: bytes) -> str:
+    """What to add to the error of a model file (an ONNX protobuf, a torch.export zip archive) that is no model but whose
+    first bytes (``head``) are JSON text: what the document is where it says (a memplan graph or plan, a trace), else
+    JSON; "" for anything else. Why: ``memplan import m.onnx -o g.onnx`` writes graph JSON under a model's name, and
+    ``memplan import g.onnx`` then said "not a readable ONNX model (at byte 0: field 15 has wire type 3, which no ONNX
+    message uses)" (a ``.pt2``: "not a torch.export program (BadZipFile: File is not a zip file)"), protobuf's or
+    zipfile's view of the first byte, where a graph or plan given for the other is named as one."""
+    if not head.lstrip(b" \t\r\n").startswith((b"{", b"[")):
+        return ""
+    kind = next((f": {what}," for pattern, what in _JSON_KINDS if pattern.search(head)), ",")
+    return f"; this is JSON text{kind} not a model (memplan import reads ONNX protobuf files and torch.export programs)"
+
+
 def markup_hint(text: str, expected: str) -> str:
     """What to add to the error of a text input that is no ``expected`` ("JSON", "CSV") but markup, where its start shows
     which: an SVG picture (``memplan draw``'s own, given for the plan it drew), an HTML page (a web page saved in place

@@ -19,6 +19,7 @@ from typing import Any
 from ._gc import paused
 from .errors import (
     GraphError,
+    array_hint,
     as_int,
     named_fields,
     named_method,
@@ -1018,7 +1019,7 @@ def _graph_of_checked_doc(doc: Any, source: str, owned: bool) -> Graph:
     """``graph_from_doc`` once ``source`` is known to be a string: the messages of the document as a whole start
     with it, an entry's name the entry."""
     if not isinstance(doc, dict):
-        raise GraphError(f"{source}: top level must be a JSON object")
+        raise GraphError(f"{source}: top level must be a JSON object" + array_hint(doc, "graph"))
     fmt = doc.get("format")
     if not isinstance(fmt, str) or fmt != GRAPH_FORMAT:   # a numpy array compared elementwise
         what = f"unknown format {_short(fmt)}" if "format" in doc else "no 'format' field"   # (not "format None")

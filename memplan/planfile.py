@@ -22,6 +22,7 @@ from .errors import (
     OptionError,
     PlanFormatError,
     PlanMismatch,
+    array_hint,
     as_int,
     counted,
     named_fields,
@@ -639,7 +640,7 @@ def plan_from_dict(doc: Any, *, source: str = "plan") -> Plan:
     if not isinstance(source, str):   # the label every message starts with
         raise PlanFormatError(f"source must be a string naming the document, not {type(source).__name__}")
     if not isinstance(doc, dict):
-        raise PlanFormatError(f"{source}: top level must be a JSON object")
+        raise PlanFormatError(f"{source}: top level must be a JSON object" + array_hint(doc, "plan"))
     if not isinstance(doc.get("format"), str) or doc.get("format") != PLAN_FORMAT:   # an array: elementwise
         fmt = doc.get("format")
         # (a document without the field said "unknown format None", as if it had named one)

@@ -278,7 +278,7 @@ def test_devices_on_a_graph_without_nodes_says_no_device_runs_anything(tmp_path,
                  '"nodes": []}')
     code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json", "--devices", "2",
                                         "--graph-out", tmp_path / "s.json"])
-    assert_bad_input(code, err, "devices=2", "has no nodes", "no device would run anything")
+    assert_bad_input(code, err, "--devices 2", "has no nodes", "no device would run anything")
 
 
 def test_summary_lines_count_one_thing_in_the_singular(tmp_path, capsys):

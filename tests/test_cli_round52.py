@@ -249,7 +249,7 @@ BAD_OPTIONS = [
     ("plan g.json -o o.json --devices 0 --graph-out s.json", ["--devices"]),
     ("plan g.json -o o.json --devices 2", ["--graph-out"]),
     ("plan g.json -o o.json --devices 99999999999 --graph-out s.json", ["--devices"]),
-    ("plan g.json -o o.json --devices 100 --graph-out s.json", ["devices=100"]),
+    ("plan g.json -o o.json --devices 100 --graph-out s.json", ["--devices 100"]),
     ("plan g.json -o o.json --memory-budget 100 --devices 2 --graph-out s.json", ["--memory-budget"]),
     ("plan g.json -o o.json --device-capacity 1,2,3", ["--device-capacity"]),
     ("plan g.json -o o.json --device-capacity 1,-1", ["--device-capacity"]),

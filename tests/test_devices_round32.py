@@ -368,11 +368,11 @@ def test_the_independent_checks_see_a_broken_split_plan():
 @pytest.mark.parametrize("extra, says", [
     (["--devices", "0"], "--devices"), (["--devices", "1025"], "--devices"), (["--devices", "1_0"], "--devices"),
     (["--devices", "2.0"], "--devices"), (["--devices", "+2"], "--devices"), (["--devices", "٢"], "--devices"),
-    (["--devices", "6"], "devices=6"), (["--devices", "2", "--devices", "3"], "--devices"),
+    (["--devices", "6"], "--devices 6 is more"), (["--devices", "2", "--devices", "3"], "--devices"),
     (["--devices", "2", "--device-capacity", "-1"], "--device-capacity"),
     (["--devices", "2", "--device-capacity", "2**63"], "--device-capacity"),
     (["--devices", "2", "--device-capacity", "0"], "device 0 needs"),
-    (["--devices", "3", "--device-capacity", "100"], "over the device_capacity of 100 B"),
+    (["--devices", "3", "--device-capacity", "100"], "over --device-capacity 100 B"),
     (["--devices", "2", "--solver", "ggml"], "ggml"),
     (["--devices", "2", "--event-us", "-1"], "--event-us"),
     (["--devices", "2", "--streams", "0"], "--streams"),

@@ -239,7 +239,7 @@ def test_memplan_plan_refuses_more_devices_than_stages(tmp_path, capsys):
     out, split = tmp_path / "p.json", tmp_path / "s.json"
     assert main(["plan", str(graph), "-o", str(out), "--graph-out", str(split), "--devices", "1024"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "devices=1024" in err and "at most 36" in err
+    assert err.count("\n") == 1 and "--devices 1024" in err and "at most 36" in err
     assert not out.exists() and not split.exists()
 
 

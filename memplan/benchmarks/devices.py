@@ -64,6 +64,26 @@ def _mib(b: int) -> str:
     return f"{b / (1 << 20):.2f}"
 
 
+def _check_stages(graphs: list, devices: list[int]) -> None:
+    """Refuse, before the table's header and any plan, a device count over the stages a model can be cut into
+    (``devices.split.max_stages``). Why: ``bench devices --models tiny --devices 2 40`` printed the header and the
+    2-device row, then failed at the split over 40 with the library's "devices=40 is more than graph ... can use",
+    an option spelt as no command line writes it (as ``--solver ggml`` failed at the first split before round 75)."""
+    from ..devices.rewrite import cut_constraints, units_of
+    from ..devices.split import max_stages
+    from ..errors import MemplanError
+
+    for graph, label in graphs:
+        n = max(devices)
+        if n > 1 and graph.nodes:
+            most = max_stages(cut_constraints(graph, units_of(graph))[0])
+            if n > most:
+                raise MemplanError(f"--devices {n}: model {label} can be cut into at most {most} pipeline stages "
+                                   f"(a fusion group, or a tensor written through a view such as a KV cache, keeps "
+                                   f"its nodes on one device), so {n - most} device(s) would run nothing; give "
+                                   f"device counts of at most {most}")
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     streams = args.streams
     if streams is not None and streams != "auto":
@@ -79,12 +99,13 @@ def run(args: argparse.Namespace) -> list[dict]:
                            "search, cpsat, auto), or --devices 1 alone")
     from .. import plan as plan_one
 
+    graphs = [model_graph(name) for name in args.models]
+    _check_stages(graphs, args.devices)
     rows = []
     print(f"{'model':<18} {'dev':>3} {'balance':>7} {'stage cost us':>28} {'weights GiB/dev':>22} "
           f"{'arena MiB/dev':>24} {'1-dev MiB':>9} {'copy KiB':>9} {'x-ev':>4} {'step us':>9} {'1-dev us':>9} "
           f"{'plan s':>6}")
-    for name in args.models:
-        graph, label = model_graph(name)
+    for graph, label in graphs:
         single = plan_one(graph, solver=args.solver, streams=streams)
         for n in args.devices:
             row = measure(graph, label, n, streams=streams, solver=args.solver, single=single)

@@ -98,6 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     dims = parse_dims(args.dim)   # a usage mistake first, before the files are looked at
     check_outputs({"model": args.model}, {"-o": args.output})
+    argtypes.check_text_output("-o", args.output, "memplan import writes graph JSON (memplan.graph/1)")
     fmt = model_format(args.model)   # (which checks the model is a regular file, as the loaders do again)
     progress = tty_progress("import", quiet=args.quiet)
     if fmt == "pt2":

@@ -193,6 +193,17 @@ def _declared_layout(meta: object, constants: bool) -> tuple[str, int, list[int]
     return record, item, sizes, strides, offset[0]
 
 
+def _json_hint(f: IO[bytes]) -> str:
+    """``files.json_model_hint`` of the first bytes of the file ``f`` (a graph or plan JSON under a ``.pt2`` name)."""
+    from ..files import json_model_hint
+
+    try:
+        f.seek(0)
+        return json_model_hint(f.read(4096) or b"")
+    except (OSError, ValueError):
+        return ""
+
+
 def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool = False) -> int:
     """``check_archive`` of the zip in ``f`` (``where``: the file, or ``FILE, member M`` for a nested zip), whose
     members' declared sizes add to ``total`` (those of the zips around it and before it); returns the new total.
@@ -206,7 +217,8 @@ def _check_zip(f: IO[bytes], limit: int, where: str, total: int = 0, inner: bool
             raise InputFormatError(f"{where}: a truncated or damaged .pt2: it begins as a zip archive, but zipfile cannot "
                                    f"read its directory ({exc}); an incomplete download or copy? Copy or save it "
                                    "again") from None
-        raise InputFormatError(f"{where}: not a torch.export program ({type(exc).__name__}: {exc})") from None
+        raise InputFormatError(f"{where}: not a torch.export program ({type(exc).__name__}: {exc})"
+                               + _json_hint(f)) from None
     with archive:
         shift = _directory_shift(f, archive)
         if shift:

@@ -122,6 +122,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if str(args.output).lower().endswith(PICTURE_SUFFIXES):
         raise MemplanError(f"-o {args.output}: a trace is JSON (open it in ui.perfetto.dev), not a picture; "
                            "`memplan draw` draws the memory map as a picture")
+    argtypes.check_text_output("-o", args.output, "a trace is JSON (open it in ui.perfetto.dev)")
     graph, plan = _inputs(args)
     _check_latency(plan, args.plan, "trace")
     save_trace(graph, plan, args.output)

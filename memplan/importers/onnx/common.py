@@ -78,7 +78,12 @@ class Spelling:
     cli: bool = False
 
     def dim(self, name: str, value: object = "VALUE") -> str:
-        return f"--dim {name}={value}" if self.cli else f"dims={{{name!r}: {value}}}"
+        """``--dim NAME=VALUE``; a NAME that begins or ends with white space quoted (``--dim 'n '=VALUE``), since
+        ``--dim`` drops the spaces around NAME (its own syntax): the bare ``--dim n =VALUE`` named ``n``, no such
+        dimension, and the name is found by what is left once its edges' white space is dropped (``cli_dim_names``)."""
+        if not self.cli:
+            return f"dims={{{name!r}: {value}}}"
+        return f"--dim {name!r}={value}" if name != name.strip() else f"--dim {name}={value}"
 
     def dim_key(self, name: str) -> str:
         return f"--dim {name}" if self.cli else f"dims[{name!r}]"
@@ -89,6 +94,18 @@ class Spelling:
     @property
     def batch_option(self) -> str:
         return "--batch" if self.cli else "batch"
+
+
+def cli_dim_names(fixed: dict[str, int], named: set[str]) -> dict[str, int]:
+    """``fixed`` (the ``--dim`` values, each NAME without the white space around it) with a NAME the model lacks taken
+    for the one dimension name it declares that is NAME once its edges' white space is dropped (``'n '`` for ``n``),
+    where there is exactly one. Why: a dimension named ``'n '`` could not be fixed from the command line at all (``--dim
+    'n '=3`` is ``n``, the spaces being ``--dim``'s syntax), while the refusal told the user to "pass --dim n =VALUE"."""
+    out: dict[str, int] = {}
+    for k, v in fixed.items():
+        near = [p for p in named if p.strip() == k] if k not in named else []
+        out[near[0] if len(near) == 1 else k] = v   # (two keys never meet: parse_dims refuses a NAME given twice)
+    return out
 
 
 PYTHON = Spelling(cli=False)

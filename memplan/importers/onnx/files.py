@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ...errors import GraphError, InputFormatError
-from ...files import check_opened, check_readable, input_errors, open_input, read_limited
+from ...files import check_opened, check_readable, input_errors, json_model_hint, open_input, read_limited
 from .common import _DECIMAL, _function_name, _need_onnx
 from .protoscan import NESTING_LIMIT, nesting_depth, top_level_trouble
 
@@ -48,7 +48,8 @@ def load_model(path: str):
         check_opened(f, path, InputFormatError, MAX_ONNX_BYTES)
         why = top_level_trouble(f, size) if fmt == "protobuf" else None
         if why:
-            raise InputFormatError(f"{path}: not a readable ONNX model ({why})")
+            f.seek(0)
+            raise InputFormatError(f"{path}: not a readable ONNX model ({why}){json_model_hint(f.read(4096) or b'')}")
         f.seek(0)
         data = read_limited(f, path, InputFormatError, MAX_ONNX_BYTES)
     if not data:

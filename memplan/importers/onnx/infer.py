@@ -28,6 +28,7 @@ from .common import (
     _node_ids,
     _show_type,
     _type_text,
+    cli_dim_names,
 )
 from .files import _data_path, _data_root, _outside_folder
 from .fold import (
@@ -601,6 +602,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     constants = {vi.name for vi in stood_in.values()}
     real_inputs = [vi for vi in g2.input if vi.name not in inits and vi.name not in constants]
     named = params | _expression_names(params)   # (``batch`` of an input named only ``2*batch`` too)
+    if spelling.cli:
+        fixed = cli_dim_names(fixed, named)
     for k in fixed:
         if k not in named:
             raise GraphError(f"{source}: {spelling.dim_key(k)}: the model has no symbolic dimension {k!r} "
