@@ -47,3 +47,18 @@ def test_an_indexed_attention_cache_is_refused_naming_what_its_layer_holds() -> 
     assert "layer 0 is a DynamicIndexedLayer" in text and "not that layer's indexer_keys" in text, text
     assert "kwargs={'use_cache': False}" in text, text
     assert "recurrent" not in text and "conv" not in text and "hybrid" not in text, text
+
+
+def test_a_decode_step_given_an_indexed_attention_cache_is_refused_naming_what_its_layer_holds() -> None:
+    from runtime.aten import compile
+    from runtime.aten.errors import AtenExecutorError
+
+    m = _deepseek_v32()
+    ids = torch.randint(0, 64, (1, 4), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        cache = m(ids).past_key_values
+    with pytest.raises(AtenExecutorError) as info:
+        compile(m, (ids[:, :1],), kwargs={"past_key_values": cache}, streams=1, cuda_graph=False)
+    text = str(info.value)
+    assert "argument 'past_key_values' is a DynamicCache whose layer 0 is a DynamicIndexedLayer" in text, text
+    assert "not that layer's indexer_keys" in text and "use_cache=False" in text, text
