@@ -62,3 +62,16 @@ def test_a_decode_step_given_an_indexed_attention_cache_is_refused_naming_what_i
     text = str(info.value)
     assert "argument 'past_key_values' is a DynamicCache whose layer 0 is a DynamicIndexedLayer" in text, text
     assert "not that layer's indexer_keys" in text and "use_cache=False" in text, text
+
+
+def test_a_recurrent_layers_states_are_named_as_it_holds_them() -> None:
+    """A ``LinearAttentionLayer`` holds its conv and recurrent states in dicts of tensors (one per state index): the
+    names first found were its ``cumulative_length_linear`` alone, its 0-d count."""
+    tf = need("transformers")
+    from memplan.importers.torch.common import layer_states
+
+    layer = tf.cache_utils.LinearAttentionLayer()
+    layer.conv_states[0] = torch.zeros(1, 4, 2)
+    layer.recurrent_states[0] = torch.zeros(1, 4, 4)
+    names = layer_states(layer)
+    assert names[:2] == ["conv_states", "recurrent_states"], names

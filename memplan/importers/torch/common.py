@@ -561,8 +561,16 @@ def layer_states(layer: object) -> list[str]:
     every such layer "a recurrent or linear-attention layer's conv and recurrent states" and its model "hybrid or
     recurrent", also a DeepSeek-V3.2's or GLM-MoE-DSA's indexed attention layer, whose dropped state is its indexer's
     keys (round 77)."""
-    return [name for name, value in getattr(layer, "__dict__", {}).items() if name not in ("keys", "values")
-            and hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, type)]
+    def tensor(value: object) -> bool:
+        return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, type)
+
+    def holds(value: object) -> bool:   # (a LinearAttentionLayer's conv_states: {state index: tensor or None})
+        if isinstance(value, dict):
+            value = list(value.values())
+        return tensor(value) or (isinstance(value, (list, tuple)) and any(tensor(v) for v in value))
+
+    return [name for name, value in getattr(layer, "__dict__", {}).items()
+            if name not in ("keys", "values") and holds(value)]
 
 
 def _output_advice(type_name: str) -> str:
