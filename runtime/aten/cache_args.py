@@ -58,7 +58,11 @@ def cache_refusal(torch: Any, name: str, value: Any) -> str | None:
             # (a hybrid or recurrent model's layer, Mamba's or Jamba's LinearAttentionLayer: its conv and recurrent
             # states are no keys and values, and no setting of the model gives it plain layers; round 76: the way
             # out named was the sliding window's, which such a model has none of)
-            what = "not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
+            from memplan.importers.torch.common import layer_states
+
+            states = layer_states(layer)   # (round 77: named, a DSA layer's indexer_keys as a Mamba's conv_states)
+            what = ("not a plain DynamicLayer: the cache's flattening holds a DynamicLayer's keys and values alone"
+                    + (f", not that layer's {', '.join(states)}" if states else ""))
             return (f"argument {name!r} is a DynamicCache whose layer {k} is a {kind}, {what}: a compiled call with "
                     "such a cache is not supported; compile the step without it (use_cache=False: the whole "
                     "sequence at each call), or pass its states as tensors")

@@ -543,14 +543,34 @@ def _cache_layers_refusal(exc: BaseException) -> str:
     other = next(((k, kind) for k, kind in enumerate(kinds)
                   if kind not in ("DynamicLayer", "DynamicSlidingWindowLayer", "DummyLayer")), None)
     layer = f" whose layer {other[0]} is a {other[1]}" if other else " holding a layer of another kind"
+    states = layer_states(cache.layers[other[0]]) if other else []
+    held = f"that layer's {', '.join(states)}" if states else "a layer's other states"
     what = (f"a DynamicCache{layer}, which memplan cannot flatten (transformers' flattening of a DynamicCache holds "
-            "the keys and values of DynamicLayer and DynamicSlidingWindowLayer layers alone, not a recurrent or "
-            "linear-attention layer's conv and recurrent states)")
+            f"the keys and values of DynamicLayer and DynamicSlidingWindowLayer layers alone, not {held})")
     if returned:
-        return (f"forward returns its cache as {what}: pass kwargs={{'use_cache': False}} (a hybrid or recurrent "
-                "model's default, use_cache=True, returns it)")
+        return (f"forward returns its cache as {what}: pass kwargs={{'use_cache': False}} (the model's default, "
+                "use_cache=True, returns it)")
     return (f"forward is given {what}: export the step without that cache (use_cache=False), or pass its states "
             "as tensors")
+
+
+def layer_states(layer: object) -> list[str]:
+    """The names of the tensors a transformers cache layer holds beside its ``keys`` and ``values`` (a Mamba's
+    ``LinearAttentionLayer``: ``conv_states``, ``recurrent_states``; DeepSeek-V3.2's ``DynamicIndexedLayer``:
+    ``indexer_keys``), in the layer's own order: what a cache's flattening drops. Why: round 76's refusals called
+    every such layer "a recurrent or linear-attention layer's conv and recurrent states" and its model "hybrid or
+    recurrent", also a DeepSeek-V3.2's or GLM-MoE-DSA's indexed attention layer, whose dropped state is its indexer's
+    keys (round 77)."""
+    def tensor(value: object) -> bool:
+        return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, type)
+
+    def holds(value: object) -> bool:   # (a LinearAttentionLayer's conv_states: {state index: tensor or None})
+        if isinstance(value, dict):
+            value = list(value.values())
+        return tensor(value) or (isinstance(value, (list, tuple)) and any(tensor(v) for v in value))
+
+    return [name for name, value in getattr(layer, "__dict__", {}).items()
+            if name not in ("keys", "values") and holds(value)]
 
 
 def _output_advice(type_name: str) -> str:
