@@ -197,11 +197,13 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
 _EXACT_MOVES = frozenset({"Cast", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
                           "Identity", "Reshape", "Slice", "Split", "Squeeze", "Tile", "Transpose", "Unsqueeze"})
 #: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
-#: (``<f4``) and the hex of that value follow, so that a later round's fold starts from it (``_float16_wide``)
+#: (``<f4``, ``cast<f4`` where a model's own Cast to float16 made it) and the hex of that value follow, so that a later
+#: round's fold starts from it (``_float16_wide``)
 _WIDE_MARK = "memplan:float32-value:"
 
 
-def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int]) -> None:
+def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int],
+                  narrow: set) -> None:
     """Follow, beside ``values``, what onnxruntime computes for the float16 values of a fold: in ``wide``, the float32
     value of each float16 (or float32/float64) output it holds unrounded; refuse an integer or bool output (a size, a
     condition) whose value differs between the two.
@@ -218,15 +220,27 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
 
     if branch not in ("evaluate", "slice", "unique") or not n.input:
         return
-    ins = [values[v] if v else None for v in n.input]
-    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind == "f"
-    if not narrowed and not any(v and (v in wide or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
+    if n.op_type == "Identity" and n.input[0] in wide and n.output and n.output[0]:
+        # (passed on as it is, a model's Cast too: onnxruntime's optimizer removes an Identity, so what follows decides)
+        wide[n.output[0]] = wide[n.input[0]]
+        if n.input[0] in narrow:
+            narrow.add(n.output[0])
         return
-    if not narrowed and n.op_type in _EXACT_MOVES and not any(v in wide for v in n.input if v):
+    ins = [values[v] if v else None for v in n.input]
+    # (of an integer too: Cast(Shape(x), FLOAT16) of a dimension of 4097 is 4096, but onnxruntime casts 4097 to
+    # float32 for its island)
+    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind in "fiu"
+    moved = n.op_type in _EXACT_MOVES and not narrowed
+    # (the wide values onnxruntime holds here: a model's Cast to float16 (``narrow``) that a move or a Cast reads
+    # stays, as onnxruntime runs those in float16, so its rounding holds: Cast(Cast(q, FLOAT16), INT64) is q rounded)
+    held = {v for v in n.input if v in wide and not (moved and v in narrow)}
+    if not narrowed and not any(v and (v in held or ins[k].dtype == np.float16) for k, v in enumerate(n.input)):
+        return
+    if moved and not held:
         return   # (moving or casting exact float16 values rounds nothing)
-    alt_in = [None if not v else wide[v] if v in wide else ins[k].astype(np.float32) if ins[k].dtype == np.float16
+    alt_in = [None if not v else wide[v] if v in held else ins[k].astype(np.float32) if ins[k].dtype == np.float16
               else ins[k] for k, v in enumerate(n.input)]
-    if narrowed:   # (a Cast to float16 before a float32 island is dropped: its float input flows on unrounded)
+    if narrowed:   # (a Cast to float16 before a float32 island is dropped: its input flows on unrounded)
         alt = [alt_in[0].astype(np.float32)]
     elif branch == "slice":
         alt = _ort_slice(alt_in)
@@ -243,6 +257,8 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
         if r.dtype.kind == "f":
             if a.dtype.kind == "f" and not np.array_equal(a.astype(np.float64), r.astype(np.float64), equal_nan=True):
                 wide[o] = a.astype(np.float64 if r.dtype == np.float64 else np.float32)
+                if narrowed:
+                    narrow.add(o)
         elif r.dtype.kind in "biu" and a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
             what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
             raise GraphError(
@@ -868,6 +884,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     changed = False
     nodes = []
     wide: dict[str, Any] = {}   # float16 value -> the float32 value onnxruntime holds unrounded (_float16_wide)
+    narrow: set[str] = set()   # those of ``wide`` a model's own Cast to float16 made (_float16_wide)
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
@@ -933,8 +950,11 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
                 kind, _, data = n.doc_string[len(_WIDE_MARK):].partition(":")
                 try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
-                    if result is not None and kind in ("<f4", "<f8"):
-                        wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind).reshape(result.shape)
+                    if result is not None and kind.removeprefix("cast") in ("<f4", "<f8"):
+                        wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind.removeprefix("cast")).reshape(
+                            result.shape)
+                        if kind.startswith("cast"):
+                            narrow.add(n.output[0])
                 except ValueError:
                     pass
         elif dropout:
@@ -969,7 +989,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
             continue
         if evaluated and any(o and r.shape != own[o][0] for o, r in zip(n.output, result)):
             continue  # the evaluator disagrees with ONNX's inference: its value would size what follows
-        _float16_wide(n, result, branch, values, wide, opsets)   # (onnxruntime computes float16 in float32)
+        _float16_wide(n, result, branch, values, wide, opsets, narrow)   # (onnxruntime computes float16 in float32)
         for o, r in zip(n.output, result):
             if o:
                 values[o] = r
@@ -986,7 +1006,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
                 nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
-                                                   doc_string=f"{_WIDE_MARK}{wide[o].dtype.str}:"
+                                                   doc_string=f"{_WIDE_MARK}{'cast' if o in narrow else ''}{wide[o].dtype.str}:"
                                                    f"{wide[o].tobytes().hex()}" if o in wide else None)
                              for o, r in zip(n.output, result) if o)
             changed = True
