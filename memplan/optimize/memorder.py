@@ -60,23 +60,23 @@ def _greedy(graph: Graph, units: Units) -> list[int]:
             users[r] = users.get(r, 0) + 1
     live: set[int] = {r for r in users if tensors[r].kind == "input"}
 
-    def delta(u: int) -> int:   # live bytes after issuing u, minus before
-        d = 0
-        for r in touches[u]:
-            if r not in live:
-                d += tensors[r].size
-            if users[r] == 1 and frees(r):
-                d -= tensors[r].size
-        return d
+    def share(r: int) -> int:   # what root r adds to the live bytes of issuing a unit that touches it
+        size = tensors[r].size
+        return (size if r not in live else 0) - (size if users[r] == 1 and frees(r) else 0)
 
     touching: dict[int, list[int]] = {}   # root -> ready units touching it (their delta moves with it)
     stamp = [0] * U
     heap: list[tuple[int, int, int]] = []
     issued = [False] * U
+    # a ready unit's delta (live bytes after issuing it, minus before): summed once when it becomes ready, then moved
+    # by each change of one of its roots' share. Why: summed again over every root of the unit at each change, a unit
+    # touching k roots whose shares change one by one (a node reading 8,000 inputs that each have another reader)
+    # cost k^2 steps (8,000: 10 s of a budgeted plan, which builds this order as its last resort)
+    delta = [0] * U
 
     def push(u: int) -> None:
         stamp[u] += 1
-        heapq.heappush(heap, (delta(u), u, stamp[u]))
+        heapq.heappush(heap, (delta[u], u, stamp[u]))
 
     def release(v: int) -> None:
         """``v``'s dependencies are all issued: a unit becomes ready, a chain vertex passes it on at once."""
@@ -86,6 +86,7 @@ def _greedy(graph: Graph, units: Units) -> list[int]:
             if w < U:
                 for r in touches[w]:
                     touching.setdefault(r, []).append(w)
+                delta[w] = sum(map(share, touches[w]))
                 push(w)
                 continue
             for x in succs[w]:
@@ -105,11 +106,15 @@ def _greedy(graph: Graph, units: Units) -> list[int]:
         order.append(u)
         changed: set[int] = set()
         for r in touches[u]:
+            before = share(r)
             users[r] -= 1
-            made_live = r not in live
             live.add(r)
-            if made_live or (users[r] == 1 and frees(r)):   # others no longer make it live, or the one left now frees it
-                changed.update(v for v in touching.get(r, ()) if not issued[v])
+            moved = share(r) - before   # others no longer make it live, or the one left now frees it
+            if moved:
+                for v in touching.get(r, ()):
+                    if not issued[v]:
+                        delta[v] += moved
+                        changed.add(v)
         for v in sorted(changed):
             push(v)
         for v in succs[u]:
