@@ -24,7 +24,7 @@ def frame_tensors(torch: Any, exc: BaseException, where: str, code: str) -> list
     """Labels of the real tensors (no export stand-in: ``value_reads._real``) that the variables named by the source
     line ``code`` hold in the frame that raised at ``where`` ("file.py:12"), found in ``exc``'s chained exceptions'
     tracebacks (the innermost such frame)."""
-    from .value_reads import _real
+    from .value_modes import _real
 
     words = set(re.findall(r"[A-Za-z_]\w*", code))
     file, _, line = where.rpartition(":")
