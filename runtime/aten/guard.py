@@ -400,7 +400,7 @@ def _private_read(cls: type | None, owner: int, key: str, object_reads: frozense
     package's: a transformers config's ``_attn_implementation_internal`` stays as round 65 watched it), is one the
     export saw ``forward`` read, through a property or a method (``return self._x``). Why: private fields were never
     watched, so ``cfg._x = 3.0`` after compile ran the export's 2.0 silently (round 66)."""
-    from .python_state import _installed
+    from .code_names import _installed
 
     return (cls is not None and not key.startswith("__") and (owner, key) in object_reads
             and not _installed(cls))

@@ -244,7 +244,7 @@ def _child_class(torch: Any) -> type:
                     base.record(self, r)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
-                if compiling():   # (``value_reads._compiling``: Dynamo tracing a higher-order op's body)
+                if compiling():   # (``value_modes._compiling``: Dynamo tracing a higher-order op's body)
                     return func(*args, **(kwargs or {}))
                 out = super().__torch_function__(func, types, args, kwargs)
                 if isinstance(out, torch.Tensor) and len(self.derived) < _DERIVED and out is not (

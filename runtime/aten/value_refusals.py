@@ -54,7 +54,7 @@ def called_tensors(torch: Any, module: Any, code: str) -> list[str]:
     import inspect
     import re
 
-    from .python_state import _code_names
+    from .code_names import _code_names
 
     called = set(re.findall(r"([A-Za-z_]\w*)\s*\(", code))
     if not called or not isinstance(module, torch.nn.Module):
