@@ -31,7 +31,8 @@ from torch import nn  # noqa: E402
 from memplan.errors import MemplanError  # noqa: E402
 from runtime.aten import compile  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
-from runtime.aten.value_reads import VALUE_GETTERS, watch_value_reads  # noqa: E402
+from runtime.aten.value_modes import VALUE_GETTERS  # noqa: E402
+from runtime.aten.value_reads import watch_value_reads  # noqa: E402
 
 S = torch.tensor(1.5)
 

@@ -1,5 +1,5 @@
 """Round 72 (lib): the caches that made ``runtime.aten.compile``'s own walks cheaper, each shown to give no stale
-answer: a code object's names (``python_state._code_names_of``), a class's ``cached_property`` names (per walk), a
+answer: a code object's names (``code_names._code_names_of``), a class's ``cached_property`` names (per walk), a
 global's held state walked once per walk, the labels of nested containers built from their parent's
 (``module_containers.key_suffixes``) and native_functions.yaml read once per version of the file
 (``lower._autogen_names``).
@@ -18,9 +18,10 @@ torch = need("torch")
 from aten_changes import compile_cpu as _compile  # noqa: E402
 from torch import nn  # noqa: E402
 
+from runtime.aten.code_names import _code_names  # noqa: E402
 from runtime.aten.errors import AtenExecutorError  # noqa: E402
 from runtime.aten.module_containers import container_snapshots, inner_containers, key_suffixes  # noqa: E402
-from runtime.aten.python_state import _code_names, python_state  # noqa: E402
+from runtime.aten.python_state import python_state  # noqa: E402
 
 
 def _labels(m):

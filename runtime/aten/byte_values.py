@@ -19,14 +19,12 @@ each call (its bytes are copied and compared per call); compile warns (``walk_bo
 from __future__ import annotations
 
 import array
-import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import AtenExecutorError
 from .module_containers import CONTAINERS, ITEM_LIMIT
 from .module_writes import MISSING, module_fields
 from .py310 import call
@@ -166,28 +164,6 @@ def text(v: Any) -> str:
         except (ValueError, NotImplementedError, TypeError):   # (released; a format ``tolist`` cannot unpack)
             return value_text(v)
     return value_text(v)
-
-
-def unwatched(torch: Any, module: Any) -> list[str]:
-    """The labels of the buffers ``module``'s tree and the Python state ``forward``'s code names hold that are too big
-    to compare at each call (``walk_bounds`` warns naming them)."""
-    try:
-        big = find(torch, module, _places(torch, module))[1]
-        return big + [f"{label} ({size(buf):,} bytes)" for label, buf in _hook_buffers(torch, module)
-                      if size(buf) > CONTENT_LIMIT]
-    except Exception:  # noqa: BLE001 - a warning's walk must never fail a compile
-        return []
-
-
-def _hook_buffers(torch: Any, module: Any) -> list[tuple[str, Any]]:
-    """(label, buffer) of the buffers the forward hooks of ``module``'s tree read from their own state (their closures'
-    cells, the globals they name, a partial's arguments, their object's fields), which ``hook_values`` compares at
-    each call by their contents up to ``CONTENT_LIMIT`` bytes."""
-    from .hook_state import hook_roots
-
-    roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
-    return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)
-            if not _tensor(buf)]
 
 
 class _Shown(str):
@@ -364,49 +340,6 @@ def _not_watched(t: Any, live: frozenset[int] | None, numbers: frozenset[int]) -
     if live is None:
         return True
     return id(t) not in numbers and (id(t) in live or not tensor_value(t))
-
-
-@contextlib.contextmanager
-def forward_writes_refused(torch: Any, module: Any) -> Iterator[None]:
-    """Runs the block (compile's export) and refuses, with ``AtenExecutorError`` naming it, a buffer ``forward``
-    changed in place (``self.n[0] += 1`` on a NumPy array), its bytes put back as they were.
-
-    Why: a compiled call runs no Python, so it neither changes such a buffer nor follows it, where each eager call
-    does; and the per-call watch (``BufferReads``) saw each eager call's change as the caller's, and its proof's export
-    changed the buffer once more (round 64). A buffer filled once for good is refused too: fill it before compile."""
-    try:
-        reads = find(torch, module, _places(torch, module), live=None)[0]
-    except Exception:  # noqa: BLE001 - the watch is an extra: the export's own errors come first
-        reads = None
-    saved = [] if reads is None else [(b, _raw(b)) for b in reads.objects]
-    yield
-    if reads is None or reads.unchanged():
-        return
-    label, now, was = reads.first_changed()
-    for buf, raw in saved:
-        _put_back(buf, raw)
-    raise AtenExecutorError(
-        f"forward changes {label} in place ({was} before the export's call, {now} after): a compiled call runs no "
-        "Python, so it would neither change it nor follow it as each eager call does (keep such state in a buffer "
-        "of the module, register_buffer, which the program updates, or change it outside forward)")
-
-
-def _places(torch: Any, module: Any) -> list[Any]:
-    from .python_reads import watched_places
-
-    return watched_places(torch, module)
-
-
-def kept_buffers(torch: Any, module: Any) -> list[tuple[Any, Any]]:
-    """(buffer, a copy of its contents) of each buffer the forward hooks of ``module``'s tree keep in their state, for
-    ``hook_state.hook_state_kept`` to put back after an export (``put_back``). Why: an export runs each hook once,
-    and a hook counting its calls in a NumPy array (``a[0] += 1``) was left advanced by compile's and each proof's
-    export, where the container counts are put back (round 64)."""
-    out: dict[int, tuple[Any, Any]] = {}
-    for _label, buf in _hook_buffers(torch, module):
-        if id(buf) not in out and size(buf) <= TOTAL_LIMIT:
-            out[id(buf)] = (buf, _raw(buf))
-    return list(out.values())
 
 
 def put_back(buf: Any, raw: Any) -> bool:

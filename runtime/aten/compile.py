@@ -30,7 +30,7 @@ from memplan.solvers.options import SolveOptions
 
 from . import (
     backend_flags,
-    byte_values,
+    byte_places,
     cache_adopt,
     cache_windows,
     call_args,
@@ -871,7 +871,7 @@ def _compile(module: Any, example_inputs: Any, *, kwargs: dict | None, streams: 
         if isinstance(module, torch.nn.Module):   # (the tree's classes' packages are the user's for every watch below,
             installed.user_packages(torch, module)   # wherever installed: ``installed.library_code``)
         if program is None:
-            with byte_values.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
+            with byte_places.forward_writes_refused(torch, module), value_reads.branch_refused(torch, module):
                 program = load_program(module, example_inputs, kwargs)   # (a NumPy array forward changes in place; a
                 # branch on a global tensor's value, ``if T > 1:``, named)
         else:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .object_fields import object_fields
+
 #: how many more levels below ``_held_tensors``' bound, and how many values at most, per object met there (round 68:
 #: 29, for 32 in all; 6 before, and a tensor 10 objects deep replaced after compile ran the old one, warned only; the
 #: budget bounds the walk's cost, the depth only a chain's)
@@ -22,7 +24,6 @@ def deep_tensors(torch: Any, name: str, path: tuple, value: Any, field: type) ->
     """(name, container path, tensor) of each tensor in ``value`` (a settings object at ``name``, reached by
     ``path``) and below, ``DEPTH`` levels and ``BUDGET`` values at most; ``field`` is ``guard._Field`` (a path step
     naming an object's field)."""
-    from .guard import object_fields
     from .walk_bounds import StateWalkWarning
 
     out: list[tuple[str, tuple, Any]] = []

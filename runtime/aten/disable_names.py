@@ -76,7 +76,7 @@ def held_swapped(torch: Any, module: Any) -> Iterator[None]:
     """For the block (a watched export of ``module``), the references to torch's ``DisableTorchFunction`` that
     ``module``'s tree holds (its modules' attributes, their user classes' attributes and methods' cells and defaults,
     its hooks) point at ``value_reads``' stand-in; nothing where none is in place (no export watches)."""
-    from .value_reads import _DISABLE
+    from .value_modes import _DISABLE
 
     original, stand_in = _DISABLE.get("torch"), torch._C.DisableTorchFunction
     if original is None or stand_in is original or not isinstance(module, torch.nn.Module):

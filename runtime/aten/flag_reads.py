@@ -148,7 +148,7 @@ def _flag(name: str, real: Any, dynamo: Any) -> Any:
 def _seen(name: str) -> None:
     """Record ``name`` asked at the first frame of no torch's, memplan's or this runtime's, where a value-read mode
     of this thread is active (``forward``'s call; not the export's machinery)."""
-    from .value_reads import _active
+    from .value_modes import _active
 
     active = _active()
     if not active:

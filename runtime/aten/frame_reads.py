@@ -21,10 +21,10 @@ _CHAIN, _FRAMES = 4, 512
 
 
 def frame_tensors(torch: Any, exc: BaseException, where: str, code: str) -> list[str]:
-    """Labels of the real tensors (no export stand-in: ``value_reads._real``) that the variables named by the source
+    """Labels of the real tensors (no export stand-in: ``value_modes._real``) that the variables named by the source
     line ``code`` hold in the frame that raised at ``where`` ("file.py:12"), found in ``exc``'s chained exceptions'
     tracebacks (the innermost such frame)."""
-    from .value_reads import _real
+    from .value_modes import _real
 
     words = set(re.findall(r"[A-Za-z_]\w*", code))
     file, _, line = where.rpartition(":")

@@ -30,9 +30,10 @@ from operator import attrgetter, is_
 from typing import Any
 
 from .errors import AtenExecutorError
+from .object_fields import object_fields, slot_names
 from .program import Program, strides_agree
 from .python_reads import record_reads
-from .settings import SCALARS, user_class
+from .settings import SCALARS
 from .settings import function_value as _function_value
 from .settings import plain as _plain
 from .settings import same_value as _same_value
@@ -399,7 +400,7 @@ def _private_read(cls: type | None, owner: int, key: str, object_reads: frozense
     package's: a transformers config's ``_attn_implementation_internal`` stays as round 65 watched it), is one the
     export saw ``forward`` read, through a property or a method (``return self._x``). Why: private fields were never
     watched, so ``cfg._x = 3.0`` after compile ran the export's 2.0 silently (round 66)."""
-    from .python_state import _installed
+    from .code_names import _installed
 
     return (cls is not None and not key.startswith("__") and (owner, key) in object_reads
             and not _installed(cls))
@@ -663,38 +664,6 @@ def _held_tensors(torch: Any, owners: Mapping[str, Any], depth: int = 3) -> list
                                               or object_fields(torch, value) is not None):
                 walk(f"{prefix}.{attr}" if prefix else attr, ((vars(owner), attr),), value, depth)
     return out
-
-
-def slot_names(cls: type) -> tuple[str, ...]:
-    """The ``__slots__`` names of ``cls`` and its bases (``__dict__`` and ``__weakref__`` aside)."""
-    names: list[str] = []
-    for c in cls.__mro__:
-        slots = vars(c).get("__slots__", ())
-        names += [n for n in ((slots,) if isinstance(slots, str) else slots) if n not in ("__dict__", "__weakref__")]
-    return tuple(dict.fromkeys(names))
-
-
-def object_fields(torch: Any, value: Any) -> list[tuple[str, Any]] | None:
-    """(name, value) of a settings object's fields: its ``__dict__``'s, or, for an object of a user's class with
-    ``__slots__`` and no ``__dict__``, its filled slots'; None for anything else. Why slots: such an object was no
-    settings object (``settings.settings_object`` asks for a ``__dict__``), so ``x * self.s.t`` with ``s.t`` replaced
-    after compile ran the old tensor silently (round 68)."""
-    if _settings_object(torch, value):
-        d = vars(value)
-        return list(d.items()) if type(d) is dict else None
-    cls = type(value)
-    if (hasattr(value, "__dict__") or isinstance(value, (torch.Tensor, torch.nn.Module, type)) or callable(value)
-            or not user_class(cls)):
-        return None
-    names = slot_names(cls)
-    return [(n, getattr(value, n)) for n in names if hasattr(value, n)] if names else None
-
-
-def object_field_dict(torch: Any, value: Any) -> dict[str, Any] | None:
-    """``object_fields`` as a new dict (None for no settings object): what the copy proof (``settings_copies``) and
-    compile's put-back of module state (``module_state``) compare and snapshot."""
-    fields = object_fields(torch, value)
-    return None if fields is None else dict(fields)
 
 
 def _named_tensors(torch: Any, module: Any, owners: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .held_modules import held_trees
 from .module_writes import module_fields
+from .object_fields import object_fields
 
 #: containers walked below a module's attribute for parameters held in them (``guard._held_tensors``' depth), and
 #: the items read of each (a global list of a million numbers is no place a parameter hides)
@@ -36,7 +37,6 @@ def held_parameters(torch: Any, module: Any) -> dict[tuple, Any]:
     (and cheap: one walk of the tree's attributes) for a tree without any."""
     if not isinstance(module, torch.nn.Module):
         return {}
-    from .guard import object_fields  # (guard imports program, which imports this module in a function)
 
     tree = {id(m) for m in module.modules()}
     found: list[Any] = []

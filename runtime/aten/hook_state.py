@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .byte_values import CONTENT_LIMIT, contents, is_buffer, kept_buffers, put_back, size
+from .byte_values import CONTENT_LIMIT, TOTAL_LIMIT, _found, _raw, _tensor, contents, is_buffer, put_back, size
 from .module_containers import CONTAINERS, INNER_LIMIT, inner_containers, unchanged
 from .settings import SCALARS, user_class
 
@@ -66,7 +66,7 @@ def _method_places(torch: Any, places: list[tuple[str, Any, Any]], depth: int = 
     ``OBJ``, and their bases of the user's), ``depth`` levels: what ``helper()``, ``K.helper()`` or ``OBJ.prop``
     reads (and ``helper()`` reading ``OBJ.prop``). Why: a hook reading a global ``G`` through one, ``G = 3.0`` after
     compile, ran the export's value silently (round 65)."""
-    from .python_state import _code_names, _functions, _installed
+    from .code_names import _code_names, _functions, _installed
 
     out: list[tuple[str, Any, Any]] = []
     done: set[Any] = set()
@@ -561,3 +561,24 @@ def hook_containers(torch: Any, module: Any) -> set[int]:
         if type(v) in CONTAINERS or type(v) is tuple:
             inner_containers(v, seen, budget)
     return seen
+
+
+def hook_buffers(torch: Any, module: Any) -> list[tuple[str, Any]]:
+    """(label, buffer) of the buffers the forward hooks of ``module``'s tree read from their own state (their closures'
+    cells, the globals they name, a partial's arguments, their object's fields), which ``hook_values`` compares at
+    each call by their contents up to ``CONTENT_LIMIT`` bytes."""
+    roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
+    return [(label, buf) for root, value in roots for label, _read, buf in _found(root, lambda: None, value)
+            if not _tensor(buf)]
+
+
+def kept_buffers(torch: Any, module: Any) -> list[tuple[Any, Any]]:
+    """(buffer, a copy of its contents) of each buffer the forward hooks of ``module``'s tree keep in their state, for
+    ``hook_state_kept`` to put back after an export (``put_back``). Why: an export runs each hook once,
+    and a hook counting its calls in a NumPy array (``a[0] += 1``) was left advanced by compile's and each proof's
+    export, where the container counts are put back (round 64)."""
+    out: dict[int, tuple[Any, Any]] = {}
+    for _label, buf in hook_buffers(torch, module):
+        if id(buf) not in out and size(buf) <= TOTAL_LIMIT:
+            out[id(buf)] = (buf, _raw(buf))
+    return list(out.values())

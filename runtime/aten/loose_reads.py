@@ -35,13 +35,14 @@ from typing import Any
 
 from memplan._forklocks import fork_safe
 
+from . import value_modes as _modes
+from .value_modes import GETTER_IDS, VALUE_GETTERS, _mode_class
+
 #: the getters set on ``torch.Tensor`` while any export watches: name -> what ``torch.Tensor`` held (``_INHERITED``:
 #: nothing of its own, deleted again)
 _PATCHED: dict[str, Any] = {}
 _INHERITED = object()
-#: ``runtime.aten.value_reads`` (bound at ``patch_on``: it imports this module)
-_value_reads: Any = None
-#: name -> the getter set (its id is in ``value_reads.GETTER_IDS`` while set)
+#: name -> the getter set (its id is in ``value_modes.GETTER_IDS`` while set)
 _OURS: dict[str, Any] = {}
 #: the ``value_reads.NumberReads`` of every watching block running (all threads), for the reads of threads that
 #: watch nothing
@@ -62,10 +63,6 @@ def drop_block(reads: Any) -> None:
 
 def patch_on(torch: Any) -> None:
     """Set the recording getters on ``torch.Tensor`` (under ``value_reads``' lock, at the first watching block)."""
-    global _value_reads
-    from . import value_reads as _value_reads
-    from .value_reads import GETTER_IDS, VALUE_GETTERS, _mode_class
-
     _mode_class(torch)   # (its ids of torch's getters first)
     _not_user_code(torch)
     for name in VALUE_GETTERS:
@@ -94,8 +91,6 @@ def _not_user_code(torch: Any) -> None:
 
 def patch_off(torch: Any) -> None:
     """Put ``torch.Tensor``'s getters back (under ``value_reads``' lock, at the last watching block's end)."""
-    from .value_reads import GETTER_IDS
-
     for name, was in list(_PATCHED.items()):
         ours = _OURS.pop(name, None)
         GETTER_IDS.discard(id(ours))
@@ -155,12 +150,8 @@ def warn_loose(program: Any) -> list[str]:
     return places
 
 
-#: the name of every getter ``_getter`` makes (``value_reads._reader`` looks past its frame to the reader's)
-GETTER_NAME = "memplan_value_getter"
-
-
 def _seen(torch: Any, t: Any, disabled: Callable[[], bool]) -> None:
-    local = _value_reads._LOCAL.__dict__   # (``value_reads._active()`` and ``_waiting()``, inlined: this runs at
+    local = _modes._LOCAL.__dict__   # (``value_modes._active()`` and ``_waiting()``, inlined: this runs at
     active = local.get("modes")   # every read, and ``getattr`` of a thread's missing name raises inside: 3 us)
     if active:
         if not disabled():   # (the mode is consulted: it records)
@@ -176,13 +167,13 @@ def _seen(torch: Any, t: Any, disabled: Callable[[], bool]) -> None:
             break
     else:
         return   # (recorded already, in every block: the common case of a loop reading one tensor, first)
-    if not isinstance(t, torch.Tensor) or not _value_reads._real(torch, t):
+    if not isinstance(t, torch.Tensor) or not _modes._real(torch, t):
         return
     targets = list(targets)
     frame = sys._getframe(2)   # (the getter's caller: past ``_seen``, ``memplan_value_getter``)
     module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
     if module.split(".")[0] in ("memplan", "runtime") or (
-            module.startswith("torch._") and not module.startswith(_value_reads._TORCH_PUBLIC)):
+            module.startswith("torch._") and not module.startswith(_modes._TORCH_PUBLIC)):
         return
     where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}" if frame is not None else "?"
     if not active:

@@ -26,6 +26,8 @@ import contextlib
 import warnings
 from typing import Any
 
+from .object_fields import object_field_dict, slot_names
+
 #: how many levels below a module's attributes, and how many values in all, the snapshot walks
 DEPTH, BUDGET = 32, 100_000
 #: how many of the user's functions ``ModuleState._functions`` walks the defaults and closures of at most
@@ -443,9 +445,8 @@ def _holder(torch: Any, v: Any) -> bool:
 
 
 def _fields(torch: Any, v: Any) -> dict[str, Any] | None:
-    """A settings object's fields (its ``__dict__`` or filled ``__slots__``, ``guard.object_field_dict``), None for
+    """A settings object's fields (its ``__dict__`` or filled ``__slots__``, ``object_fields.object_field_dict``), None for
     anything else (a module, a function, torch's or the standard library's objects)."""
-    from .guard import object_field_dict
 
     return object_field_dict(torch, v)
 
@@ -513,7 +514,6 @@ def _put(torch: Any, v: Any, was: Any) -> None:
 
 
 def _slots(v: Any) -> list[str]:
-    from .guard import slot_names
 
     return [k for k in slot_names(type(v)) if hasattr(v, k)]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .byte_values import is_buffer, plain_tensor
+from .code_names import _code_names, _functions, _installed
 from .held_iterators import iterator_position
-from .installed import library_code
 from .module_containers import CONTAINERS, INNER_LIMIT, ITEM_LIMIT, inner_containers, plain_change, unchanged
 from .module_writes import MISSING
 from .settings import SCALARS, plain, same_value, settings_object, user_class
@@ -59,37 +59,6 @@ def _users(obj: Any) -> bool:
     return (getattr(obj, "__module__", None) or "builtins").partition(".")[0] not in _NOT_USERS
 
 
-def _code_names(code: Any) -> set[str]:
-    """The global names ``code`` and the functions and comprehensions inside it read or write (a new set each call:
-    callers add to it)."""
-    return set(_code_names_of(code))
-
-
-@functools.lru_cache(maxsize=4096)
-def _code_names_of(code: Any) -> frozenset[str]:
-    """``_code_names``, kept per code object. Exact: a code object's ``co_names`` and ``co_consts`` cannot change
-    (``fn.__code__ = other`` gives another key), and two equal code objects have equal names and constants. Why:
-    walked anew for each function at each of the ~4 walks of a compile (round 72)."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= _code_names_of(const)
-    return frozenset(names)
-
-
-def _functions(cls: type) -> list[Any]:
-    """The functions of ``cls``'s own namespace: methods, static and class methods, properties' getters and setters,
-    each with the functions it wraps (``@torch.no_grad()`` around ``forward``)."""
-    out = []
-    for v in vars(cls).values():
-        for f in (getattr(v, "__func__", None), getattr(v, "fget", None), getattr(v, "fset", None), v):
-            while f is not None and f not in out:
-                if inspect.isfunction(f):
-                    out.append(f)
-                f = getattr(f, "__wrapped__", None)
-    return out
-
-
 def _watched_value(v: Any) -> bool:
     """A value whose place is kept: a scalar, a container, a byte buffer (a NumPy array: ``byte_values`` watches
     its contents, which a caller changes in place; round 64) or a plain tensor (``float(T)``: the same; and of any
@@ -121,13 +90,6 @@ def _attribute_names(owner: Any, cached: frozenset[str]) -> tuple[str, ...]:
     is still made anew, refused and dropped."""
     d = vars(owner)
     return tuple(sorted(n for n in d if not n.startswith("__") and not (n in cached and plain(d[n]))))
-
-
-def _installed(cls: type) -> bool:
-    """Whether ``cls`` (a class or function) comes from an installed library (transformers' configs), no code of the
-    user's own (``installed.library_code``: a user's package installed with ``pip install .`` is the user's):
-    ``classes_state`` watches its own attributes alone."""
-    return library_code(getattr(cls, "__module__", None))
 
 
 def _own_code(cls: type) -> bool:

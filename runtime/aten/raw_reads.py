@@ -20,7 +20,7 @@ _RAW = frozenset({"__getattribute__"})
 
 def reads_past_getattribute(torch: Any, module: Any) -> bool:
     """Whether the code ``forward`` may run (see the module's docstring) names ``__getattribute__``."""
-    from .python_state import _code_names, _functions, _installed
+    from .code_names import _code_names, _functions, _installed
     from .settings import user_class
 
     if not isinstance(module, torch.nn.Module):

@@ -25,8 +25,8 @@ from dataclasses import replace
 from typing import Any
 
 from .guard import _MISSING as UNSET
-from .guard import object_field_dict
 from .module_writes import MISSING
+from .object_fields import object_field_dict
 from .settings import SCALARS, same_value
 
 #: how many containers and settings objects deep the proof walks, and how many items it looks at in all

@@ -78,7 +78,7 @@ _INHERITED = object()
 
 def _watching() -> Any:
     """The innermost value-read mode of the calling thread (None: it watches nothing)."""
-    from .value_reads import _active
+    from .value_modes import _active
 
     active = _active()
     return active[-1] if active else None
@@ -164,7 +164,7 @@ def _handed(torch: Any, mode: Any, item: Any) -> Any:
 
 def _record_handed(torch: Any, mode: Any, t: Any) -> None:
     """Record ``t`` in ``mode``'s reads at the first frame out of this module and the standard library's queue."""
-    from .value_reads import _real
+    from .value_modes import _real
 
     if id(t) in mode.reads or not _real(torch, t):
         return
@@ -196,7 +196,7 @@ def _under(torch: Any, mode: Any, call: Callable[[], Any]) -> Any:
 
 @contextlib.contextmanager
 def _carried(torch: Any, mode: Any) -> Iterator[None]:
-    from .value_reads import _active, _take_off
+    from .value_modes import _active, _take_off
 
     child = _child_class(torch)(torch, mode.reads)
     active = _active()
@@ -224,7 +224,7 @@ def _child_class(torch: Any) -> type:
     if _CHILD_CLASS is None:
         import weakref
 
-        from .value_reads import _compiling, _mode_class, _real
+        from .value_modes import _compiling, _mode_class, _real
 
         base = _mode_class(torch)
         compiling = _compiling(torch)
@@ -244,7 +244,7 @@ def _child_class(torch: Any) -> type:
                     base.record(self, r)
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
-                if compiling():   # (``value_reads._compiling``: Dynamo tracing a higher-order op's body)
+                if compiling():   # (``value_modes._compiling``: Dynamo tracing a higher-order op's body)
                     return func(*args, **(kwargs or {}))
                 out = super().__torch_function__(func, types, args, kwargs)
                 if isinstance(out, torch.Tensor) and len(self.derived) < _DERIVED and out is not (

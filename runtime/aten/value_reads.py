@@ -16,25 +16,15 @@ know: torch's raw "Could not guard on data-dependent expression" (a ``GraphError
 from __future__ import annotations
 
 import contextlib
-import re
-import sys
 import threading
 import warnings
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import AtenExecutorError
-from .loose_reads import GETTER_NAME, add_block, drop_block
-
-#: the tensor methods that hand ``forward`` its values as Python numbers (``__format__`` and ``numpy`` go through
-#: ``item`` or fail on export's stand-ins)
-VALUE_GETTERS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "__complex__")
-
-#: the packages whose reads are no ``forward``'s: the export and import around it
-_OWN_PACKAGES = ("memplan", "runtime")
-#: torch's private modules whose reads are ``forward``'s own (``Tensor.__format__`` calls ``item()``)
-_TORCH_PUBLIC = ("torch._tensor", "torch._jit_internal")
+from .loose_reads import add_block, drop_block
+from .read_names import _AT_CODE, _named_buffers, _named_tensors
+from .value_modes import _DISABLE, _active, _mode_class, _take_off, _waiting
 
 
 @contextlib.contextmanager
@@ -80,9 +70,6 @@ def watch_value_reads(torch: Any, *, forward_only: bool = False) -> Iterator[dic
         drop_block(reads)
         _disable_seen(torch, -1)
 
-
-#: the module of the getters set on ``torch.Tensor`` while an export watches (``_reader`` looks past them)
-_LOOSE = __package__ + ".loose_reads" if __package__ else "runtime.aten.loose_reads"
 
 #: the refusal of an export whose module call never armed the value-read mode (``watch_value_reads``)
 UNARMED = ("the export ran the module without calling it (this torch version calls its forward directly): compile's "
@@ -143,8 +130,6 @@ def _is_device_context(mode: Any) -> bool:
     return isinstance(mode, DeviceContext)
 
 
-#: how many blocks of ``watch_value_reads`` run (all threads), and torch's ``DisableTorchFunction`` they replace
-_DISABLE: dict[str, Any] = {"count": 0, "torch": None}
 _DISABLE_LOCK = threading.Lock()
 
 
@@ -233,156 +218,8 @@ class NumberReads(dict):
         self.flags: dict[tuple[str, str], str] = {}
 
 
-#: per thread, the value-read modes active (innermost last): only the innermost records
-_LOCAL = threading.local()
-
-
-def _active() -> list[Any]:
-    stack = getattr(_LOCAL, "modes", None)
-    if stack is None:
-        stack = _LOCAL.modes = []
-    return stack
-
-
-def _waiting() -> list[Any]:
-    """This thread's modes of ``forward_only`` blocks (innermost last), armed by ``forward_watched``."""
-    stack = getattr(_LOCAL, "waiting", None)
-    if stack is None:
-        stack = _LOCAL.waiting = []
-    return stack
-
-
-def _take_off(torch: Any, mode: Any) -> None:
-    """Remove ``mode`` from this thread's torch function mode stack wherever it is, keeping the others in order."""
-    above: list[Any] = []
-    while torch._C._len_torch_function_stack() > 0:
-        top = torch._C._pop_torch_function_stack()
-        if top is mode:
-            break
-        above.append(top)   # (not found at all: an interrupt before the push; all go back)
-    for m in reversed(above):
-        torch._C._push_on_torch_function_stack(m)
-
-
-_MODE_CLASS: Any = None
-#: the ids of the getters the mode records (``_mode_class``; ``loose_reads.patch_on`` adds its own while set)
-GETTER_IDS: set[int] = set()
-
-
-def _mode_class(torch: Any) -> type:
-    """The ``TorchFunctionMode`` subclass recording value reads, made once (torch is imported lazily)."""
-    global _MODE_CLASS
-    if _MODE_CLASS is None:
-        getters = GETTER_IDS   # (torch's own, and ``loose_reads``' on ``torch.Tensor`` while set: torch hands
-        # a mode the method it finds on ``torch.Tensor`` by name)
-        getters.update(id(getattr(torch._C.TensorBase, name)) for name in VALUE_GETTERS
-                       if hasattr(torch._C.TensorBase, name))
-        getters.update(_memory_getters(torch))
-        compiling = _compiling(torch)
-
-        class ValueReads(torch.overrides.TorchFunctionMode):
-            """Records ``reads`` (``watch_value_reads``); passes every call on unchanged."""
-
-            def __init__(self, torch: Any, reads: dict[int, str]) -> None:
-                super().__init__()
-                self.torch, self.reads = torch, reads
-                self.armed = False   # (the module's call ran under it: ``forward_watched``)
-
-            def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
-                if compiling():   # (Dynamo tracing a higher-order op's body through this mode: ``_compiling``)
-                    return func(*args, **(kwargs or {}))
-                if id(func) in getters and args:
-                    self.record(args[0])
-                return func(*args, **(kwargs or {}))
-
-            def record(self, t: Any) -> None:
-                if id(t) in self.reads or not _real(self.torch, t):
-                    return
-                active = _active()
-                if not active or active[-1] is not self:
-                    return
-                frame = _reader(self.torch, sys._getframe(2))
-                if frame is None:
-                    return
-                module = str(frame.f_globals.get("__name__", ""))
-                if module.split(".")[0] not in _OWN_PACKAGES and (
-                        not module.startswith("torch._") or module.startswith(_TORCH_PUBLIC)):
-                    self.reads[id(t)] = f"{_basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-                    with contextlib.suppress(TypeError, AttributeError):   # (a subclass refusing weak references)
-                        self.reads.objects[id(t)] = weakref.ref(t)
-
-        _MODE_CLASS = ValueReads
-    return _MODE_CLASS
-
-
-def _compiling(torch: Any) -> Any:
-    """torch's "is Dynamo tracing this?" (``is_dynamo_compiling``: False when run, which Dynamo folds to True inside
-    a trace), or a constant False.
-
-    Why: a non-strict export traces ``while_loop``'s, ``cond``'s and ``scan``'s bodies with Dynamo, which on torch
-    2.11 traces the active torch function modes' ``__torch_function__`` too, and stopped at this mode's ``id(func)``
-    of the higher-order op ("Dynamo doesn't know how to trace id() call with args (WhileLoopHigherOrderVariable(),)"):
-    every module with a ``while_loop`` failed to export (the session-67 GPU suite on the device's torch 2.11; torch
-    2.14 passed). Inside a Dynamo trace every tensor is a stand-in with no values to read, so the mode passes the call
-    on. Not ``is_compiling()``: export sets that process-wide flag around the whole non-strict trace of ``forward``
-    (torch 2.11 and 2.14 alike), so asking it turned the watch off exactly where it must record: every value read in
-    ``forward`` went unrecorded and a compiled call silently ran the export's numbers after the tensor changed."""
-    compiler = getattr(torch, "compiler", None)
-    if not callable(getattr(compiler, "is_dynamo_compiling", None)):   # (a torch before 2.3: no Dynamo in an export)
-        return lambda: False
-    return lambda: compiler.is_dynamo_compiling()   # (looked up per call: Dynamo folds this very call to True)
-
-
-def _memory_getters(torch: Any) -> frozenset[int]:
-    """The ids of the tensor methods that hand ``forward`` a tensor's memory for another library to read its values
-    from (``Tensor.__dlpack__``: ``np.from_dlpack(T)``, ``cupy.from_dlpack(T)``). Why: NumPy's array then reads the
-    numbers at export; a change of ``T`` in place after compile ran the export's numbers silently (round 66).
-    (``T.numpy()``, ``np.asarray(T)``, ``memoryview(T.numpy())`` fail during the export: ``numpy_read_refusal``.)"""
-    return frozenset(id(f) for f in (getattr(torch.Tensor, "__dlpack__", None),) if f is not None)
-
-
-def _basename(path: str) -> str:
-    import os
-
-    return os.path.basename(path)
-
-
-def _reader(torch: Any, frame: Any) -> Any:
-    """The frame that called the value getter, given the first frame out from this mode's ``__torch_function__``:
-    past the modes above this one that passed the call on (torch.export's handler of a non-strict export calls
-    ``func`` from its ``__torch_function__``; a mode ``forward`` entered), or ``frame`` itself."""
-    f = frame
-    while f is not None and (
-            (f.f_code.co_name == "__torch_function__"
-             and isinstance(f.f_locals.get("self"), torch.overrides.TorchFunctionMode))
-            or (f.f_code.co_name == GETTER_NAME and f.f_globals.get("__name__") == _LOOSE)):
-        f = f.f_back   # (and ``loose_reads``' getter on ``torch.Tensor``, which a mode above calls again: round 68)
-    return f
-
-
-def _real(torch: Any, t: Any) -> bool:
-    """Whether ``t`` is a user's real tensor (export's stand-ins are fake or functional: their values are none)."""
-    global _STAND_INS
-    if _STAND_INS is None:
-        try:
-            from torch._subclasses.fake_tensor import FakeTensor
-            from torch._subclasses.functional_tensor import FunctionalTensor
-            _STAND_INS = (FakeTensor, FunctionalTensor)
-        except ImportError:   # (an older torch: every tensor not on the meta device counts)
-            _STAND_INS = ()
-    return not isinstance(t, _STAND_INS) and not t.is_meta
-
-
-#: export's stand-in tensor classes (``_real``), looked up once
-_STAND_INS: tuple[type, ...] | None = None
-
-
-#: torch.export's refusal of a Python branch on a tensor's value, and the importer's note of the line (``common``)
+#: torch.export's refusal of a Python branch on a tensor's value
 _DATA_GUARD = "data-dependent expression"
-#: (a function's name: ``forward``, or ``<lambda>``, ``<listcomp>``: round 65, a read in a lambda hook was torch's raw
-#: refusal, its line unmatched)
-_AT_CODE = re.compile(r"\(at ([^():]+:\d+) in [\w<>.]+: `(.*)`\)")
-_PLACE_NAME = re.compile(r"the (?:global|closure variable) (\w+)")
 
 
 @contextlib.contextmanager
@@ -436,67 +273,6 @@ def branch_refused(torch: Any, module: Any) -> Iterator[None]:
             "Compute both sides on tensors (torch.where(cond, a, b)), or read the value as Python numbers directly "
             "on the tensor (T.tolist(), T.item(): compile watches the tensor and proves a changed one by exporting "
             "again), or pass it in as an argument") from None
-
-
-def _named_tensors(torch: Any, module: Any, code: str) -> list[str]:
-    """The labels of the tensors in the globals and closure variables ``forward``'s code names, and the module tree's
-    plain tensor attributes, that the source line ``code`` names (``T``, ``self.t``)."""
-    from .python_state import python_state
-
-    words = set(re.findall(r"[A-Za-z_]\w*", code))
-    attrs = set(re.findall(r"\.([A-Za-z_]\w*)", code))
-    out: list[str] = []
-    try:
-        places = python_state(torch, module)
-    except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where the walk fails
-        places = []
-    for p in places:
-        name = _PLACE_NAME.match(p.label)
-        if name is not None and name[1] in words and isinstance(p.value, torch.Tensor):
-            out.append(p.label)
-    out += _hook_tensors(torch, module, words)
-    if isinstance(module, torch.nn.Module):
-        for path, m in module.named_modules():
-            for name, v in list(vars(m).items()):   # (plain ones: a buffer is the export's input, no constant)
-                if name in attrs and isinstance(v, torch.Tensor):
-                    where = f"{type(module).__name__}.{path}" if path else type(module).__name__
-                    out.append(f"the tensor {where}.{name}")
-    return list(dict.fromkeys(out))
-
-
-def _hook_tensors(torch: Any, module: Any, words: set[str]) -> list[str]:
-    """The labels of the tensors in the globals the tree's forward hooks name that ``words`` (a source line's) name.
-    Why: a hook's branch on a global tensor (a lambda hook, ``out * 2 if T > 1 else out``) was torch's raw
-    refusal: the names above are ``forward``'s alone (round 65)."""
-    from .hook_state import hook_roots
-
-    try:
-        roots = hook_roots(torch, module) if isinstance(module, torch.nn.Module) else []
-    except Exception:  # noqa: BLE001 - naming is an extra: torch's own refusal stands where the walk fails
-        return []
-    out = [label for label, v in roots if isinstance(v, torch.Tensor)
-           and (name := _PLACE_NAME.match(label)) is not None and name[1] in words]
-    from .hook_state import _filled, _forward_hooks
-
-    for hook in _forward_hooks(torch, module) if isinstance(module, torch.nn.Module) else ():
-        fn = getattr(hook, "__func__", hook)   # (its closure's variables by name: ``hook_roots`` names none)
-        code = getattr(fn, "__code__", None)
-        for var, cell in zip(code.co_freevars if code is not None else (), getattr(fn, "__closure__", None) or ()):
-            if var in words and _filled(cell) and isinstance(cell.cell_contents, torch.Tensor):
-                out.append(f"the closure variable {var} of hook {fn.__qualname__}")
-    return list(dict.fromkeys(out))
-
-
-def _named_buffers(torch: Any, module: Any, code: str) -> list[str]:
-    """The labels of the module tree's registered buffers (``register_buffer``) that the source line ``code`` names as
-    attributes (``self.t``)."""
-    attrs = set(re.findall(r"\.([A-Za-z_]\w*)", code))
-    out: list[str] = []
-    if isinstance(module, torch.nn.Module):
-        for path, m in module.named_modules():
-            where = f"{type(module).__name__}.{path}" if path else type(module).__name__
-            out += [f"the buffer {where}.{name}" for name, b in m._buffers.items() if name in attrs and b is not None]
-    return out
 
 
 def buffer_branch_text(buffers: list[str], where: str, code: str) -> str:

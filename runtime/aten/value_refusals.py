@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import AtenExecutorError
+from .read_names import _AT_CODE, _named_buffers, _named_tensors
 
 #: torch's refusal to hand out a traced tensor's memory (``Tensor.numpy``, ``data_ptr``) during an export
 _DATA_POINTER = "Cannot access data pointer of Tensor"
@@ -20,12 +21,10 @@ _DATA_POINTER = "Cannot access data pointer of Tensor"
 def numpy_read_refusal(torch: Any, module: Any, message: str,
                        exc: BaseException | None = None) -> AtenExecutorError | None:
     """Our refusal for torch.export's ``message`` where it is torch's "Cannot access data pointer" on a line that
-    names a global, closure variable, module tensor or registered buffer (``value_reads``' names), or, from the
+    names a global, closure variable, module tensor or registered buffer (``read_names``), or, from the
     raising frame of ``exc``, a variable of its own holding a real tensor (``read = lambda t: t.numpy()[0]``:
     round 66), else None (torch's own error stands: a custom kernel on an input's tensor is what its advice is
     about)."""
-    from .value_reads import _AT_CODE, _named_buffers, _named_tensors
-
     if _DATA_POINTER not in message:
         return None
     found = _AT_CODE.search(message)
@@ -55,7 +54,7 @@ def called_tensors(torch: Any, module: Any, code: str) -> list[str]:
     import inspect
     import re
 
-    from .python_state import _code_names
+    from .code_names import _code_names
 
     called = set(re.findall(r"([A-Za-z_]\w*)\s*\(", code))
     if not called or not isinstance(module, torch.nn.Module):

@@ -76,7 +76,8 @@ def warn_big_buffers(torch: Any, module: Any) -> list[str]:
     """Warn once (``StateWalkWarning``) naming the byte buffers (NumPy arrays, ``bytearray``...) ``forward`` may read
     that are too big for ``byte_values`` to compare at each call; returns their labels. Why a warning, not a refusal:
     a module may hold a big array it never reads in ``forward`` (a vocabulary table for its tokenizer)."""
-    from .byte_values import CONTENT_LIMIT, TOTAL_LIMIT, unwatched
+    from .byte_places import unwatched
+    from .byte_values import CONTENT_LIMIT, TOTAL_LIMIT
 
     big = unwatched(torch, module)
     if big:
