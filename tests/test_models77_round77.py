@@ -85,3 +85,12 @@ def test_the_graph_helpers_refuse_what_is_no_graph(fn) -> None:
     """Before: "'str' object has no attribute 'nodes'" (or 'tensors')."""
     with pytest.raises(GraphError, match=f"{fn} needs a memplan Graph"):
         getattr(L, fn)("llama-tiny")
+
+
+@pytest.mark.parametrize("opt", ["qkv", "gate_up"])
+def test_stream_assignment_refuses_a_flag_that_is_no_bool(opt) -> None:
+    """Before: ``qkv="no"`` was truthy and put K's and V's branches on streams 1 and 2 all the same."""
+    _cfg, g, _w, _inp = _tiny()
+    with pytest.raises(ExecutorError, match=f"stream_assignment: {opt}='no', expected True or False"):
+        L.stream_assignment(g, **{opt: "no"})
+    assert set(L.stream_assignment(g, **{opt: False}).values()) <= {0, 1, 2}

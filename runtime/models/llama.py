@@ -161,6 +161,9 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
     the up-projection on 1 beside the gate (unless a fusion group holds it with the gate: a group runs
     on one stream, its first member's); everything else on 0."""
     check_graph(graph, "stream_assignment")   # (a str was an AttributeError)
+    for what, flag in (("qkv", qkv), ("gate_up", gate_up)):   # (qkv="no" was taken as True)
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ExecutorError(f"stream_assignment: {what}={flag!r:.80}, expected True or False")
     side = {}
     if qkv:
         side.update({"mm_k": 1, "rope_k": 1, "set_k": 1, "mm_v": 2, "set_v": 2})
