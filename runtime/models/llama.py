@@ -160,6 +160,10 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
     """Hand-made streams: per layer K's branch (mm_k, rope_k, set_k) on 1, V's (mm_v, set_v) on 2,
     the up-projection on 1 beside the gate (unless a fusion group holds it with the gate: a group runs
     on one stream, its first member's); everything else on 0."""
+    check_graph(graph, "stream_assignment")   # (a str was an AttributeError)
+    for what, flag in (("qkv", qkv), ("gate_up", gate_up)):   # (qkv="no" was taken as True)
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ExecutorError(f"stream_assignment: {what}={flag!r:.80}, expected True or False")
     side = {}
     if qkv:
         side.update({"mm_k": 1, "rope_k": 1, "set_k": 1, "mm_v": 2, "set_v": 2})
@@ -178,6 +182,7 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
 def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:
     """A multi-stream schedule: "hand" (``stream_assignment`` + the fewest events) or "optimize"
     (``memplan.graph_optimize``)."""
+    check_graph(graph, "multi_stream_schedule")
     if method == "hand":
         return schedule_with_events(graph, [n.id for n in graph.nodes], stream_assignment(graph))
     if method == "optimize":
@@ -195,13 +200,28 @@ def prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int],
     return tuple((f"l{li}.mm_q", f"l{li}.wo", graph.tensor(f"l{li}.wo").size) for li in range(cfg.layers))
 
 
+def _row_fits(graph: Graph, ti: int, row: int) -> bool:
+    """Whether tensor ``ti`` of ``graph`` (a KV cache) has rows of ``row`` bytes (a config of other heads, whose
+    rows are narrower or wider, named byte ranges inside the cache that are not the step's rows)."""
+    t = graph.tensors[ti]
+    shape = t.attrs.get("shape")
+    return not shape or len(shape) < 2 or t.size // max(int(shape[0]), 1) == row
+
+
 def kv_prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int], ...]:
     """L2 prefetches of each layer's cached K and V rows (those written before this step), started when
     ``mm_k`` / ``mm_v`` are done, so the latency-bound attention kernel finds them in L2."""
     check_graph(graph, "kv_prefetch_plan")
     _cfg("kv_prefetch_plan", cfg)
     nbytes = cfg.ctx * dims(cfg)["kvd"] * 2
-    return tuple((f"l{li}.mm_{c}", f"l{li}.{c}_cache", nbytes) for li in range(cfg.layers) for c in ("k", "v"))
+    out = tuple((f"l{li}.mm_{c}", f"l{li}.{c}_cache", nbytes) for li in range(cfg.layers) for c in ("k", "v"))
+    for _after, tid, n in out:   # (as kv_poison_ranges: a config of more layers or a longer cache than the graph's
+        ti = graph.tensor_index.get(tid)   # gave prefetches of tensors it lacks, or past their end)
+        if ti is None or n > graph.tensors[ti].size or not _row_fits(graph, ti, dims(cfg)["kvd"] * 2):
+            raise ExecutorError(f"kv_prefetch_plan: {n} bytes of {tid!r} do not lie inside graph {graph.name!r}'s "
+                                f"tensors (config {cfg.name!r}: ctx {cfg.ctx}, {cfg.layers} layers; a graph of another "
+                                "config?)")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +245,20 @@ def _rope(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return out
 
 
+def _weight_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of each weight ``reference_forward`` reads (a cache: its least rows, the step's attended ones)."""
+    dm = dims(cfg)
+    H, kvd, F = dm["H"], dm["kvd"], cfg.ffn
+    out: dict[str, tuple[int, ...]] = {}
+    for li in range(cfg.layers):
+        p = f"l{li}."
+        out.update({p + "attn_norm": (H,), p + "wq": (H, H), p + "wk": (kvd, H), p + "wv": (kvd, H), p + "wo": (H, H),
+                    p + "ffn_norm": (H,), p + "w_gate": (F, H), p + "w_up": (F, H), p + "w_down": (H, F),
+                    p + "k_cache": (dm["n_kv"], kvd), p + "v_cache": (dm["n_kv"], kvd)})
+    out.update({"out_norm": (H,), "w_out": (cfg.vocab, H)})
+    return out
+
+
 def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Logits [B, vocab] (float64) and the KV caches after the step (f16, as the GPU stores them)."""
@@ -241,6 +275,23 @@ def reference_forward(cfg: LlamaConfig, weights: Mapping[str, np.ndarray], input
         if got != shape:
             raise ExecutorError(f"reference_forward: input {k!r} has shape {got}, config {cfg.name!r} at batch {B} "
                                 f"needs {shape} (inputs of another config?)")
+    if not isinstance(weights, Mapping):   # (None was an AttributeError)
+        raise ExecutorError(f"reference_forward: weights must be a mapping of tensor id to array, not "
+                            f"{type(weights).__name__}")
+    # weights of another config were a KeyError naming only the tensor or a numpy reshape error; float cache indices
+    # an IndexError from numpy's fancy indexing
+    for k, shape in _weight_shapes(cfg).items():
+        got = np.shape(weights[k]) if k in weights else None
+        cache = k.endswith("_cache")
+        if got is None or len(got) != len(shape) or (got[0] < shape[0] if cache else got[0] != shape[0]) \
+                or got[1:] != shape[1:]:
+            need = f"({'at least ' if cache else ''}{shape[0]}{', ' if len(shape) > 1 else ','}" \
+                   f"{', '.join(map(str, shape[1:]))})"
+            raise ExecutorError(f"reference_forward: weight {k!r} has shape {got}, config {cfg.name!r} needs {need} "
+                                "(weights of another config?)")
+    for k in ("pos", "kv_idx"):
+        if not np.issubdtype(np.asarray(inputs[k]).dtype, np.integer):
+            raise ExecutorError(f"reference_forward: input {k!r} is {np.asarray(inputs[k]).dtype}, expected integers")
     grp = nh // nkv
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if not k.endswith("_cache")}
     caches = {k: np.array(v, dtype=np.float16, copy=True) for k, v in weights.items() if k.endswith("_cache")}
@@ -280,6 +331,9 @@ def rel_err(a: np.ndarray, ref: np.ndarray) -> float:
     """||a - ref|| / ||ref|| (inf when a has NaN)."""
     a = np.asarray(a, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
+    if a.size != ref.size:   # (numpy broadcast them: one token's logits against a batch's passed, or a ValueError)
+        raise ExecutorError(f"rel_err: result of shape {a.shape} and reference of shape {ref.shape} differ in size")
+    a = a.reshape(ref.shape)
     if not np.all(np.isfinite(a)):
         return float("inf")
     return float(np.linalg.norm(a - ref) / max(np.linalg.norm(ref), 1e-30))
@@ -287,6 +341,7 @@ def rel_err(a: np.ndarray, ref: np.ndarray) -> float:
 
 def weight_bytes(graph: Graph) -> int:
     """Bytes of weights one step streams (matrices and norms; the KV cache is counted apart)."""
+    check_graph(graph, "weight_bytes")
     return sum(t.size for t in graph.tensors
                if t.kind == "weight" and t.view_of is None and not t.id.endswith("_cache"))
 
@@ -313,6 +368,6 @@ def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
                 for li in range(cfg.layers) for c in ("k", "v"))
     for r in out:
         ti = graph.tensor_index.get(r.tensor)
-        if ti is None or r.offset + r.nbytes > graph.tensors[ti].size:
+        if ti is None or r.offset + r.nbytes > graph.tensors[ti].size or not _row_fits(graph, ti, row):
             raise ExecutorError(f"poison range {r} does not lie inside tensor {r.tensor!r} of graph {graph.name!r}")
     return out
