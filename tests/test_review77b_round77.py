@@ -1,0 +1,39 @@
+"""Round 77 (review77b): a review of round 77's CLI (cli77) and minimalloc CSV (solve77) changes.
+
+1. ``memplan import`` advised ``--dim 'n\\t'=VALUE`` for an ONNX dimension named ``'n\\t'`` (Python's quoting, which a
+   shell passes as a backslash and a ``t``), and ``--dim batch size=VALUE`` (split by a shell) for ``'batch size'``:
+   the advice failed as written. It is now the NAME ``--dim`` finds, quoted as a shell takes it.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from needs import need
+
+from memplan.cli import main
+
+
+def _model(tmp_path, dim: str):
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [dim, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [dim, 8])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    return model
+
+
+@pytest.mark.parametrize("dim, advice", [("n\t", "--dim n=VALUE"), ("batch size", "--dim 'batch size'=VALUE"),
+                                         ("2*b", "--dim '2*b'=VALUE")])
+def test_import_advises_a_dim_option_that_works_as_a_shell_passes_it(tmp_path, capsys, dim, advice):
+    model, out = _model(tmp_path, dim), tmp_path / "g.json"
+    assert main(["import", str(model), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"not fixed: pass {advice} or --batch N" in err, err
+    argv = shlex.split(advice.replace("VALUE", "3"))   # (what a shell hands memplan for the line as advised)
+    assert main(["import", str(model), "-o", str(out), *argv, "-q"]) == 0, capsys.readouterr().err
+    assert '"size": 96' in out.read_text()
