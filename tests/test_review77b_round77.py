@@ -3,6 +3,9 @@
 1. ``memplan import`` advised ``--dim 'n\\t'=VALUE`` for an ONNX dimension named ``'n\\t'`` (Python's quoting, which a
    shell passes as a backslash and a ``t``), and ``--dim batch size=VALUE`` (split by a shell) for ``'batch size'``:
    the advice failed as written. It is now the NAME ``--dim`` finds, quoted as a shell takes it.
+2. One gap in a minimalloc CSV whose lifetimes all overlap took O(n^2) memory to read.
+3. ``memplan plan -- --streams`` (a graph file named ``--streams``, what '--' is for) missing ``-o`` said "--streams
+   comes after '--' ... give it before the '--'"; ``plan -o P -- G -q`` named no '--' where ``--quiet`` did.
 """
 
 from __future__ import annotations
@@ -58,3 +61,24 @@ def test_one_gap_in_a_table_of_overlapping_lifetimes_reads_in_little_memory():
         tracemalloc.stop()
     assert p.compatible == {(0, 1)} and peak < 16 << 20, peak
     assert solve_table(t, solver="greedy").arena >= p.lower_bound == sum(1 + i % 7 for i in range(2, 4000)) + 5
+
+
+def test_after_double_dash_only_a_missing_or_unknown_option_is_named(tmp_path, capsys, monkeypatch):
+    """3. The note of an option after '--' named any option-like token there, also the graph file so named that '--'
+    let through, beside "required: -o/--output"; and a short option after '--' (``-q``) had no note where its long
+    spelling did."""
+    import memplan
+    from memplan import examples
+
+    monkeypatch.chdir(tmp_path)
+    memplan.save_graph(examples.diamond(), "--streams")
+    for argv, note in ((["plan", "--", "--streams"], None),
+                       (["plan", "--", "--streams", "-o", "p.json"], "; -o comes after '--'"),
+                       (["plan", "-o", "p.json", "--", "--streams", "-q"], "-q (-q comes after '--', which ends the "
+                                                                          "options: give it before the '--')")):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1, err
+        assert (note in err) if note else "comes after" not in err, err
+    assert main(["plan", "-o", "p.json", "-q", "--", "--streams"]) == 0   # (the file so named is planned)
