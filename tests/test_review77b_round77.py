@@ -82,3 +82,25 @@ def test_after_double_dash_only_a_missing_or_unknown_option_is_named(tmp_path, c
         assert info.value.code == 2 and err.count("\n") == 1, err
         assert (note in err) if note else "comes after" not in err, err
     assert main(["plan", "-o", "p.json", "-q", "--", "--streams"]) == 0   # (the file so named is planned)
+
+
+@pytest.mark.parametrize("gaps, words", [
+    ((((2, 3),),), r"gaps must be None or one sequence of \(lower, upper\) spans for each of the 3 buffers"),
+    ((((2, 3), (20, 25)), (), ()), r"buffer 'a': gaps \(\(2, 3\), \(20, 25\)\) are not .* within its lifetime 0-10"),
+    ((((6, 8), (2, 3)), (), ()), r"buffer 'a': gaps .* in time order"),
+    ((((2.0, 3),), (), ()), r"buffer 'a': gaps .* of integers"),
+])
+def test_a_table_given_gaps_parse_csv_never_makes_is_refused_by_name(gaps, words):
+    """4. ``CsvTable.gaps`` (new in round 77) was used unchecked: a table built or ``replace``d with one buffer's gaps
+    short raised a raw IndexError, and a span past a buffer's lifetime counted it live there: a bound of 10 above the
+    optimum of 5, refused as a solver's own bug ("packed the buffers in 5 bytes, below the problem's proven lower
+    bound")."""
+    from dataclasses import replace
+
+    from memplan.errors import SolverError
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    t = parse_csv("id,lower,upper,size\na,0,10,5\nb,10,20,5\nc,2,3,1\n", "t.csv")
+    with pytest.raises(SolverError, match=r"t\.csv: " + words):
+        solve_table(replace(t, gaps=gaps))
+    assert solve_table(replace(t, gaps=[[(2, 3)], [], []])).arena == 5   # (lists as tuples)

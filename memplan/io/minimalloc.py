@@ -78,10 +78,39 @@ class CsvTable:
         bytes (``compatible``: minimalloc's validator lets them); the lower bound is then the most bytes live (out of
         every gap) at one time step. Where the gaps let no pair share, the problem is the interval problem, its bound
         the interval problem's (the heaviest conflict clique's, which may pass that count)."""
+        _check_gaps(self)
         pairs = _gap_pairs(self) if self.gaps is not None else frozenset()
         return BufferProblem(sizes=self.sizes, lower=self.lower, upper=self.upper, alignment=self.alignment,
                              names=self.ids, capacity=capacity, meta={"source": self.path}, compatible=pairs,
                              lower_bound=_gap_bound(self) if pairs else None)
+
+
+def _check_gaps(table: CsvTable) -> None:
+    """SolverError naming the table and buffer where ``table.gaps`` is not what ``parse_csv`` makes of a ``gaps``
+    column: None, or one sequence per buffer of ``(a, b)`` integer spans in time order, apart, within its lifetime.
+    Why: a table built or ``dataclasses.replace``d with other gaps (one per buffer short, a span past the lifetime)
+    raised a raw IndexError, or counted a buffer live after its lifetime, a bound above the optimum (refused as a
+    solver's bug)."""
+    gaps, n = table.gaps, len(table.lower)
+    if gaps is None:
+        return
+    if not isinstance(gaps, (tuple, list)) or len(gaps) != n:
+        raise SolverError(f"{table.path}: gaps must be None or one sequence of (lower, upper) spans for each of the "
+                          f"{n} buffers, not {_short(gaps)}")
+    for i, spans in enumerate(gaps):
+        lower, upper, at = int(table.lower[i]), int(table.upper[i]), int(table.lower[i])
+        ok = isinstance(spans, (tuple, list))
+        for span in spans if ok else ():
+            ok = (isinstance(span, (tuple, list)) and len(span) == 2
+                  and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in span)
+                  and at <= span[0] < span[1] <= upper)
+            if not ok:
+                break
+            at = int(span[1])
+        if not ok:
+            name = table.ids[i] if i < len(table.ids) else f"#{i}"
+            raise SolverError(f"{table.path}: buffer {name!r}: gaps {_short(spans)} are not (lower, upper) spans of "
+                              f"integers in time order, apart, within its lifetime {lower}-{upper}")
 
 
 def _live(table: CsvTable, i: int) -> list[tuple[int, int]]:
