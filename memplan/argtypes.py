@@ -240,8 +240,11 @@ class OneLineParser(argparse.ArgumentParser):
 
         known = list(self._option_string_actions)
         for k, token in enumerate(argv):
-            if token == "--":   # (what follows is no option: one of the command's there is named as such)
-                after = next((t.partition("=")[0] for t in argv[k + 1:] if t.partition("=")[0] in known), None)
+            if token == "--":   # (what follows is no option: a required one there is named as such; not another,
+                # which may be a file so named, the reason to give '--': ``plan -- --streams`` plans a file '--streams')
+                missing = {n for part in message.partition(": ")[2].split(", ") for n in part.split("/")}
+                after = next((t.partition("=")[0] for t in argv[k + 1:]
+                              if t.partition("=")[0] in known and t.partition("=")[0] in missing), None)
                 return (f"; {after} comes after '--', which ends the options: give it before the '--'" if after
                         else "")
             name = token.partition("=")[0]

@@ -1024,13 +1024,14 @@ def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended
     import difflib
 
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    own = {s for a in parser._actions for s in a.option_strings}   # (short ones too: ``-- G -q`` as ``-- G --quiet``)
     for token in extra:
         name = token.partition("=")[0]
-        if not name.startswith("--"):
-            continue
-        if name in known:   # (after '--': "unrecognized arguments: --streams (did you mean --streams?)")
+        if name in own:   # (after '--': "unrecognized arguments: --streams (did you mean --streams?)")
             if ended:
                 return f" ({name} comes after '--', which ends the options: give it before the '--')"
+            continue
+        if not name.startswith("--"):
             continue
         dashed = "--" + name[2:].replace("_", "-")
         near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)

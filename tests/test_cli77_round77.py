@@ -143,8 +143,8 @@ def test_plan_names_devices_and_device_capacity_as_the_flags_given(tmp_path, cap
 def test_import_fixes_an_onnx_dimension_whose_name_ends_in_a_space(tmp_path, capsys):
     """An ONNX input dimension named ``'n '`` was refused advising "pass --dim n =VALUE", and ``--dim 'n '=3`` (``--dim``
     drops the spaces around NAME, its documented syntax) then said "the model has no symbolic dimension 'n'": such a
-    dimension could not be fixed from the command line at all. The advice now quotes the name (``--dim 'n '=VALUE``),
-    and a NAME the model lacks fixes the one dimension that is NAME once its edges' white space is dropped."""
+    dimension could not be fixed from the command line at all. The advice now names it as ``--dim`` finds it
+    (``--dim n=VALUE``, round 77 review77b), and a NAME the model lacks fixes the one dimension that is NAME once its edges' white space is dropped."""
     from needs import need
 
     onnx = need("onnx")
@@ -158,7 +158,7 @@ def test_import_fixes_an_onnx_dimension_whose_name_ends_in_a_space(tmp_path, cap
     out = tmp_path / "g.json"
     assert main(["import", str(model), "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.rstrip("\n").endswith("is symbolic ('n ') and not fixed: pass --dim 'n '=VALUE or --batch N"), err
+    assert err.rstrip("\n").endswith("is symbolic ('n ') and not fixed: pass --dim n=VALUE or --batch N"), err
     for given in ("n =3", "n=3"):
         assert main(["import", str(model), "-o", str(out), "--dim", given, "-q"]) == 0
         capsys.readouterr()

@@ -78,12 +78,16 @@ class Spelling:
     cli: bool = False
 
     def dim(self, name: str, value: object = "VALUE") -> str:
-        """``--dim NAME=VALUE``; a NAME that begins or ends with white space quoted (``--dim 'n '=VALUE``), since
-        ``--dim`` drops the spaces around NAME (its own syntax): the bare ``--dim n =VALUE`` named ``n``, no such
-        dimension, and the name is found by what is left once its edges' white space is dropped (``cli_dim_names``)."""
+        """``--dim NAME=VALUE`` as a shell takes it: NAME without the white space at its ends (``--dim`` drops it, its
+        own syntax, and ``cli_dim_names`` finds the name so ended: ``--dim n=VALUE`` for ``'n\\t'``), quoted where a shell
+        would split or expand it (``--dim 'batch size'=VALUE``). Why: round 77 quoted such a NAME as Python writes it,
+        ``--dim 'n\\t'=VALUE``, which a shell passes as a backslash and a ``t`` ("the model has no symbolic dimension
+        'n\\\\t'"), and a NAME holding a space was split by the shell into two arguments."""
         if not self.cli:
             return f"dims={{{name!r}: {value}}}"
-        return f"--dim {name!r}={value}" if name != name.strip() else f"--dim {name}={value}"
+        import shlex
+
+        return f"--dim {shlex.quote(name.strip() or name)}={value}"
 
     def dim_key(self, name: str) -> str:
         return f"--dim {name}" if self.cli else f"dims[{name!r}]"
