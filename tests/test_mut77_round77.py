@@ -83,3 +83,21 @@ def test_the_interval_bound_is_the_most_bytes_live_at_one_time(buffers):
     live = max(int(sizes[(lower <= t) & (t < upper)].sum()) for t in range(int(upper.max()) + 1))
     assert interval_lower_bound(sizes, lower, upper) == live
     assert _problem(sizes, lower, upper, 1, ()).lower_bound == live
+
+
+def test_happens_before_names_argument_a_when_both_are_the_same_bad_index():
+    """``HappensBefore.hb(-1, -1)``: both arguments are bad, and the error names ``a`` (the first at fault), as it does
+    for ``hb(-1, 0)``; ``hb(0, -1)`` names ``b``. Kills (round 77): the naming test's ``and`` -> ``or`` (``node b``)."""
+    import pytest
+
+    import memplan
+    from memplan.errors import ScheduleError
+
+    b = memplan.GraphBuilder("two")
+    b.input("x", 8)
+    b.node("n0", "OP", ["x"], b.output("y", 8))
+    g = b.build()
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    for a, z, named in ((-1, -1, "node a"), (-1, 0, "node a"), (0, -1, "node b")):
+        with pytest.raises(ScheduleError, match=named):
+            hb.hb(a, z)
