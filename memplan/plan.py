@@ -944,7 +944,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         if late and not last_resort and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
             return None   # (``fits_cheaply`` made this very solve: over the budget)
         if cut or (late and not last_resort):
-            return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+            # (a schedule ``fits_cheaply`` fitted already has this very plan: the default's solve ran to its end; solved
+            # again, the chosen candidate's plan cost a second default solve past the stop)
+            fitted = heuristic.get(_key(s))
+            return fitted if fitted is not None else solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)),
                               built=built(_key(s)))
         if made is not None and made.solver.get("interrupted"):
@@ -974,6 +977,14 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             probes[serial_key] = exact(s, options, last_resort=True)
         return probes[serial_key].arena_bytes <= memory_budget
 
+    def made_plans(exact_plans: dict[tuple, Plan | None]) -> dict[tuple, Plan | None]:
+        """The plans made, by schedule key, for the caller (the report's serial plan, ``_serial_plan``): the exact ones,
+        and the cheap ones that fitted where no exact one was made (the default's solve run to its end: the same plan
+        as solved again; left out, a serial schedule ``fits_cheaply`` fitted was solved a second time for the report)."""
+        made = {k: v for k, v in heuristic.items() if v is not None}
+        made.update((k, v) for k, v in exact_plans.items() if v is not None or k not in made)
+        return made
+
     first = probed(first_schedule)
     found = cands.first if first.arena_bytes <= memory_budget else _select(tiers, fits, fits_last)
     if _key(first_schedule) == serial_key:   # (a budget without streams: the first schedule is the serial one)
@@ -984,10 +995,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, probed, solver, options)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), probes
+        return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), made_plans(probes)
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _with_marks(_within(result, heuristic.get(key), memory_budget), (), cut=bool(cut), late=bool(late))
-    return found, first, _with_marks(result, tried), {**probes, key: result}
+    return found, first, _with_marks(result, tried), made_plans({**probes, key: result})
 
 
 def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:

@@ -1,0 +1,45 @@
+"""Round 77 (tl77): ``plan(..., time_limit=...)`` with a memory budget past its wall-clock safety stop
+(``plan._budget_wall``): what still runs after it. Tests count work or move the clock plan.py reads; none times
+real seconds."""
+
+from __future__ import annotations
+
+import importlib
+
+import memplan
+from memplan.generators import fanout_join
+
+plan_module = importlib.import_module("memplan.plan")
+
+
+def _probing() -> tuple[memplan.Graph, int]:
+    """A budget its fastest schedule misses (so the candidates are probed exactly): round 34's fan."""
+    g = fanout_join(30, seed=0)[0]
+    budget = memplan.plan(g).arena_bytes
+    assert memplan.plan(g, streams="auto").arena_bytes > budget
+    return g, budget
+
+
+def test_past_the_budget_wall_a_fitted_candidate_is_not_solved_again(monkeypatch):
+    g, budget = _probing()
+    real = plan_module.solve_schedule
+    fitted: set[tuple] = set()
+    again: list[str] = []
+
+    def spy(graph, schedule, solver="auto", options=None, **kw):
+        key = (schedule.order, schedule.streams, schedule.events)
+        if key in fitted:
+            again.append(solver)
+        made = real(graph, schedule, solver, options, **kw) if options is not None else real(graph, schedule, solver,
+                                                                                                   **kw)
+        if made is not None and made.arena_bytes <= budget:
+            fitted.add(key)
+        return made
+
+    monkeypatch.setattr(plan_module, "solve_schedule", spy)
+    monkeypatch.setattr(plan_module, "_budget_wall", lambda t0, options, work: float("-inf"))
+    p = memplan.plan(g, streams="auto", memory_budget=budget, solver="cpsat", time_limit=1)
+    assert p.solver["stopped"] == "wall_clock"
+    assert p.arena_bytes <= budget
+    assert again == []   # (before: the chosen schedule's default solve ran twice)
+    assert memplan.verify(g, p) is None
