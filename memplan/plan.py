@@ -94,6 +94,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
     serial plan), still within the budget and verified; where the stop falls depends on the machine's speed and load.
+    It stops exact probes, not the whole plan: the heuristic test of each candidate left, the report's plans, the
+    verifier and the listed serial schedule's last-resort exact solve (the whole limit, under its own stop of 4x the
+    limit plus 10 s) still run after it (docs/architecture.md, "Budgets").
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -948,6 +951,8 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             # again, the chosen candidate's plan cost a second default solve past the stop)
             fitted = heuristic.get(_key(s))
             return fitted if fitted is not None else solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+        if not last_resort:
+            opts = _clipped(opts, wall)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)),
                               built=built(_key(s)))
         if made is not None and made.solver.get("interrupted"):
@@ -1008,6 +1013,19 @@ def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
     it the setup of 38 exact probes of a few milliseconds' share each; the rest is planned by the default's
     heuristics and the plan says ``stopped: wall_clock`` (docs/architecture.md, "Budgets")."""
     return t0 + options.wall_seconds(work)
+
+
+def _clipped(options: SolveOptions, wall: float) -> SolveOptions:
+    """``options`` for a budget's exact probe begun before the whole plan's stop ``wall`` (``_budget_wall``), its own
+    wall-clock safety stop (``SolveOptions.wall_seconds`` of its share, at least ten seconds) ending there at the
+    latest: the same options where that stop ends first. Why: the budget's stop only kept probes from starting, so a
+    probe begun just before it could run to its own stop, ten seconds or more past the plan's (a probe's share of
+    ``time_limit=0.5`` is a few milliseconds: its own stop 10 s, the plan's 12 s). Only the safety stop moves: a
+    probe that ends within the plan's stop is the same solve."""
+    left = wall - time.perf_counter()
+    if options.time_limit is None or left >= options.wall_seconds(options.time_limit):
+        return options
+    return replace(options, wall_limit=max(left, 1e-6))
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:

@@ -43,3 +43,29 @@ def test_past_the_budget_wall_a_fitted_candidate_is_not_solved_again(monkeypatch
     assert p.arena_bytes <= budget
     assert again == []   # (before: the chosen schedule's default solve ran twice)
     assert memplan.verify(g, p) is None
+
+
+def test_a_probe_begun_before_the_budget_wall_stops_there(monkeypatch):
+    g, budget = _probing()
+    real = plan_module.solve_schedule
+    stops: list[tuple[float | None, float]] = []   # (the exact probe's wall_limit, seconds left to the plan's stop)
+    wall = []
+
+    def spy(graph, schedule, solver="auto", options=None, **kw):
+        if options is not None and options.time_limit is not None:
+            stops.append((options.wall_limit, wall[0] - plan_module.time.perf_counter()))
+        return real(graph, schedule, solver, options, **kw) if options is not None else real(graph, schedule, solver,
+                                                                                                **kw)
+
+    def budget_wall(t0, options, work):   # the plan's stop 5 s away: before any probe's own (4 x its share + 10 s)
+        wall[:] = [plan_module.time.perf_counter() + 5.0]
+        return wall[0]
+
+    monkeypatch.setattr(plan_module, "solve_schedule", spy)
+    monkeypatch.setattr(plan_module, "_budget_wall", budget_wall)
+    p = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=1)
+    assert len(stops) >= 2   # (the first schedule's probe, then at least the chosen one's)
+    for wall_limit, left in stops:
+        assert wall_limit is not None and wall_limit <= 5.0 and wall_limit >= left   # (before: None, its own 10 s+)
+    assert p.arena_bytes <= budget
+    assert memplan.verify(g, p) is None
