@@ -923,15 +923,17 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         first = _with_marks(first, tried)
         return cands.first, first, first, {key: first}
     work = work_seconds(solver, options)
-    # (give-backs that cannot fit are counted, not listed: ``exact_budget_tiers``)
-    tiers, give_backs = exact_budget_tiers(graph, cands, max_events, memory_budget)
-    own, _, last = tiers
-    probe = replace(options, time_limit=share_seconds(
-        work * PROBE_SHARE, 1 + len(own) + min(give_backs, MAX_GIVE_BACK_PLANS) + len(last)))
-    probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
-
     wall = _budget_wall(t0, options, work)   # past it, exact solves end: the default's heuristics plan the rest
     late: list[bool] = []   # (``stopped: wall_clock``)
+    # (give-backs that cannot fit are counted, not listed: ``exact_budget_tiers``; a count the stop cut short, None, is
+    # read by no probe: each is left to the heuristics)
+    tiers, give_backs = exact_budget_tiers(graph, cands, max_events, memory_budget, deadline=wall)
+    if give_backs is None:
+        late.append(True)
+    own, _, last = tiers
+    probe = replace(options, time_limit=share_seconds(
+        work * PROBE_SHARE, 1 + len(own) + min(give_backs or 0, MAX_GIVE_BACK_PLANS) + len(last)))
+    probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None, *, last_resort: bool = False) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an

@@ -69,3 +69,31 @@ def test_a_probe_begun_before_the_budget_wall_stops_there(monkeypatch):
         assert wall_limit is not None and wall_limit <= 5.0 and wall_limit >= left   # (before: None, its own 10 s+)
     assert p.arena_bytes <= budget
     assert memplan.verify(g, p) is None
+
+
+def test_a_budget_past_its_wall_does_not_score_the_forks_for_their_count(monkeypatch):
+    """The fork give-backs' count sets each probe's share (``exact_budget_tiers``); scoring them ran on past the stop
+    (``random_dag(1500)``, ``streams="auto"``, its serial arena, ``time_limit=0.5``: 3 s CPU, through a 12 s stop on
+    the loaded VM), for shares no probe then took."""
+    from memplan.benchmarks.scale import wide_graph
+
+    budget_module = importlib.import_module("memplan.optimize.budget")
+    g = wide_graph(40)   # (its give-backs' issue order is over its serial arena: they are counted, not listed)
+    budget = memplan.plan(g).arena_bytes
+    real = budget_module.Fork
+    scored: list[int] = []
+
+    def fork(*a, **k):
+        scored.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(budget_module, "Fork", fork)
+    free = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=0.1)
+    assert "stopped" not in free.solver and scored   # (the count scores them, where no stop is reached)
+    scored.clear()
+    monkeypatch.setattr(plan_module, "_budget_wall", lambda t0, options, work: float("-inf"))
+    p = memplan.plan(g, streams="auto", memory_budget=budget, solver="search", time_limit=0.1)
+    assert scored == []   # (before: every fork scored)
+    assert p.solver["stopped"] == "wall_clock"
+    assert p.arena_bytes <= budget
+    assert memplan.verify(g, p) is None
