@@ -94,6 +94,9 @@ def plan(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *
     heuristics, the plan marked ``stopped: wall_clock``): past that stop the schedule chosen, not only its offsets,
     can differ from an unstopped run's (a candidate only an exact probe fits is passed over for a slower one, or the
     serial plan), still within the budget and verified; where the stop falls depends on the machine's speed and load.
+    It stops exact probes, not the whole plan: the heuristic test of each candidate left, the report's plans, the
+    verifier and the listed serial schedule's last-resort exact solve (the whole limit, under its own stop of 4x the
+    limit plus 10 s) still run after it (docs/architecture.md, "Budgets").
     ``streams`` (N, or "auto": up to 8) schedules with ``memplan.graph_optimize`` instead; ``memory_budget`` (bytes)
     gives concurrency back until the arena fits (BudgetError if no serial order tried fits either: the listed
     one, then a low-memory one, which is all ``memory_budget`` without ``streams`` may change); ``max_events``
@@ -920,15 +923,17 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         first = _with_marks(first, tried)
         return cands.first, first, first, {key: first}
     work = work_seconds(solver, options)
-    # (give-backs that cannot fit are counted, not listed: ``exact_budget_tiers``)
-    tiers, give_backs = exact_budget_tiers(graph, cands, max_events, memory_budget)
-    own, _, last = tiers
-    probe = replace(options, time_limit=share_seconds(
-        work * PROBE_SHARE, 1 + len(own) + min(give_backs, MAX_GIVE_BACK_PLANS) + len(last)))
-    probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
-
     wall = _budget_wall(t0, options, work)   # past it, exact solves end: the default's heuristics plan the rest
     late: list[bool] = []   # (``stopped: wall_clock``)
+    # (give-backs that cannot fit are counted, not listed: ``exact_budget_tiers``; a count the stop cut short, None, is
+    # read by no probe: each is left to the heuristics)
+    tiers, give_backs = exact_budget_tiers(graph, cands, max_events, memory_budget, deadline=wall)
+    if give_backs is None:
+        late.append(True)
+    own, _, last = tiers
+    probe = replace(options, time_limit=share_seconds(
+        work * PROBE_SHARE, 1 + len(own) + min(give_backs or 0, MAX_GIVE_BACK_PLANS) + len(last)))
+    probes: dict[tuple, Plan | None] = {}   # None: its lower bound is over the budget, not solved
 
     def exact(s: Schedule, opts: SolveOptions, over: int | None = None, *, last_resort: bool = False) -> Plan | None:
         """``s`` planned with ``solver`` and ``opts``; after a Ctrl-C, with the default's heuristics (``cheap``): an
@@ -944,7 +949,12 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         if late and not last_resort and over is not None and heuristic.get(_key(s), _UNSOLVED) is None:
             return None   # (``fits_cheaply`` made this very solve: over the budget)
         if cut or (late and not last_resort):
-            return solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+            # (a schedule ``fits_cheaply`` fitted already has this very plan: the default's solve ran to its end; solved
+            # again, the chosen candidate's plan cost a second default solve past the stop)
+            fitted = heuristic.get(_key(s))
+            return fitted if fitted is not None else solve_schedule(graph, s, "auto", cheap, t0=t0, over=over)
+        if not last_resort:
+            opts = _clipped(opts, wall)
         made = solve_schedule(graph, s, solver, opts, t0=t0, over=over, start=solved.get(_key(s)),
                               built=built(_key(s)))
         if made is not None and made.solver.get("interrupted"):
@@ -974,6 +984,14 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
             probes[serial_key] = exact(s, options, last_resort=True)
         return probes[serial_key].arena_bytes <= memory_budget
 
+    def made_plans(exact_plans: dict[tuple, Plan | None]) -> dict[tuple, Plan | None]:
+        """The plans made, by schedule key, for the caller (the report's serial plan, ``_serial_plan``): the exact ones,
+        and the cheap ones that fitted where no exact one was made (the default's solve run to its end: the same plan
+        as solved again; left out, a serial schedule ``fits_cheaply`` fitted was solved a second time for the report)."""
+        made = {k: v for k, v in heuristic.items() if v is not None}
+        made.update((k, v) for k, v in exact_plans.items() if v is not None or k not in made)
+        return made
+
     first = probed(first_schedule)
     found = cands.first if first.arena_bytes <= memory_budget else _select(tiers, fits, fits_last)
     if _key(first_schedule) == serial_key:   # (a budget without streams: the first schedule is the serial one)
@@ -984,10 +1002,10 @@ def _exact_budget(graph: Graph, cands, solver: str, options: SolveOptions, t0: f
         raise _refuse(graph, cands, last, memory_budget, probed, solver, options)
     key = _key(found.schedule)
     if probes.get(key) is not None and probes[key].arena_bytes <= memory_budget:
-        return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), probes
+        return found, first, _with_marks(probes[key], tried, cut=bool(cut), late=bool(late)), made_plans(probes)
     result = exact(found.schedule, replace(options, time_limit=share_seconds(work * (1 - PROBE_SHARE), 1)))
     result = _with_marks(_within(result, heuristic.get(key), memory_budget), (), cut=bool(cut), late=bool(late))
-    return found, first, _with_marks(result, tried), {**probes, key: result}
+    return found, first, _with_marks(result, tried), made_plans({**probes, key: result})
 
 
 def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
@@ -997,6 +1015,19 @@ def _budget_wall(t0: float, options: SolveOptions, work: float) -> float:
     it the setup of 38 exact probes of a few milliseconds' share each; the rest is planned by the default's
     heuristics and the plan says ``stopped: wall_clock`` (docs/architecture.md, "Budgets")."""
     return t0 + options.wall_seconds(work)
+
+
+def _clipped(options: SolveOptions, wall: float) -> SolveOptions:
+    """``options`` for a budget's exact probe begun before the whole plan's stop ``wall`` (``_budget_wall``), its own
+    wall-clock safety stop (``SolveOptions.wall_seconds`` of its share, at least ten seconds) ending there at the
+    latest: the same options where that stop ends first. Why: the budget's stop only kept probes from starting, so a
+    probe begun just before it could run to its own stop, ten seconds or more past the plan's (a probe's share of
+    ``time_limit=0.5`` is a few milliseconds: its own stop 10 s, the plan's 12 s). Only the safety stop moves: a
+    probe that ends within the plan's stop is the same solve."""
+    left = wall - time.perf_counter()
+    if options.time_limit is None or left >= options.wall_seconds(options.time_limit):
+        return options
+    return replace(options, wall_limit=max(left, 1e-6))
 
 
 def _interrupted(made: Plan, cut: bool) -> Plan:

@@ -28,7 +28,7 @@ from memplan.optimize.events import Replay
 plan_mod = importlib.import_module("memplan.plan")   # (``memplan.plan`` the attribute is the function)
 
 
-def _old_tiers(graph, cands, max_events, memory_budget):
+def _old_tiers(graph, cands, max_events, memory_budget, *, deadline=None):
     """``exact_budget_tiers`` as the plan took it before: every give-back listed (scored, replayed) and counted."""
     tiers = budget_tiers(graph, cands, max_events)
     return tiers, len(tiers[1])

@@ -25,6 +25,7 @@ stream counts are thinned to the cap (``thinned``, ``capsearch.thin_streams``) a
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -124,8 +125,10 @@ def _give_back(graph: Graph, opt: Optimized, ustream: list[int], forks: list[tup
     return scored_schedule(graph, U, U.fixed_order, assign, opt.cost if scored else None, opt.event_us, event_cache)
 
 
-def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
-    """Each fork of ``schedule`` scored against it: time saved, events saved, bytes touched.
+def score_forks(graph: Graph, opt: Optimized, schedule: Schedule, *, deadline: float | None = None
+                ) -> list[Fork] | None:
+    """Each fork of ``schedule`` scored against it: time saved, events saved, bytes touched; None once
+    ``time.perf_counter()`` passes ``deadline`` (a memory budget's wall-clock safety stop, ``plan._budget_wall``).
 
     Giving back one fork keeps every unit before its first one in the fixed-stream order where it was,
     with the same events and times (``events.Replay``): each give-back is run from there, not from the
@@ -153,6 +156,8 @@ def score_forks(graph: Graph, opt: Optimized, schedule: Schedule) -> list[Fork]:
     exact = sum(N - p for p, _ in moved) <= MAX_REPLAY_STEPS
     out = []
     for (units, src), (p, target) in zip(forks, moved):
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         if p == N:   # nothing moves
             n_events, ms = replay.events, replay.makespan
         else:   # (a window: the scores only rank forks for the candidates, whose schedules are then planned in full)
@@ -290,7 +295,8 @@ def _prefix_forks(order: list[Fork], prefixes: list[int]) -> list[list[tuple[tup
             for m in prefixes]
 
 
-def own_and_give_backs(graph: Graph, opt: Optimized) -> tuple[list[Reduced], int]:
+def own_and_give_backs(graph: Graph, opt: Optimized, *, deadline: float | None = None
+                       ) -> tuple[list[Reduced], int | None]:
     """``candidate_pool(graph, opt)``'s own candidates (``forks_total == 0``, in its order) and the number of its fork
     give-backs, without replaying any give-back (nor making its Schedule): the forks are scored (their order decides
     which prefixes are the same schedule), each prefix's streams made and its key looked up as ``candidate_pool``
@@ -298,10 +304,14 @@ def own_and_give_backs(graph: Graph, opt: Optimized) -> tuple[list[Reduced], int
     (``plan.PROBE_SHARE``), while the give-backs themselves cannot fit where their one issue order's bound is over
     the budget: replaying every prefix for a makespan nothing reads was half of the pool's time
     (``random_dag(10000)``, ``streams="auto"``: 4 of 8.3 s CPU). No event cap (``max_events`` drops prefixes by
-    their replayed events)."""
+    their replayed events). The number is None where the forks' scoring passed ``deadline`` (``score_forks``): past
+    the budget's wall-clock stop no probe takes a share, so the count is read by nothing."""
     pool, seen, _ = _own_pool(graph, opt, None, None)
     own = [r for _, r in sorted(pool, key=lambda x: x[0])]
-    forks = score_forks(graph, opt, opt.schedule)
+    forks = score_forks(graph, opt, opt.schedule) if deadline is None else score_forks(graph, opt, opt.schedule,
+                                                                                       deadline=deadline)
+    if forks is None:
+        return own, None
     ustream = unit_streams(opt, opt.schedule, graph)[1]
     U = opt.units
     ids = [nd.id for nd in graph.nodes]

@@ -175,8 +175,9 @@ def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None,
     return own, give_backs, last
 
 
-def exact_budget_tiers(graph: Graph, cands: Candidates, max_events: int | None, memory_budget: int
-                       ) -> tuple[tuple[tuple[Reduced, ...], tuple[Reduced, ...], tuple[Reduced, ...]], int]:
+def exact_budget_tiers(graph: Graph, cands: Candidates, max_events: int | None, memory_budget: int, *,
+                       deadline: float | None = None
+                       ) -> tuple[tuple[tuple[Reduced, ...], tuple[Reduced, ...], tuple[Reduced, ...]], int | None]:
     """``budget_tiers(graph, cands, max_events)`` for a memory budget's exact probes, and the number of its
     give-backs (which sets each probe's share of the limit, ``plan.PROBE_SHARE``). Where the issue order every
     give-back has (``budget.give_back_order``) is bounded over ``memory_budget`` (none of them can fit:
@@ -184,13 +185,14 @@ def exact_budget_tiers(graph: Graph, cands: Candidates, max_events: int | None, 
     counted (``budget.own_and_give_backs``) but neither replayed nor listed: the same own candidates, the same
     count, the same choice. Why: ``random_dag(10000)`` on ``streams="auto"`` at its serial arena with
     ``time_limit=0.1`` replayed 95 give-backs (4 s CPU) and made and bounded 24 schedules that its bound then
-    rejected, where the same plan without a limit skips them all (``budget_tiers(memory_budget=...)``)."""
+    rejected, where the same plan without a limit skips them all (``budget_tiers(memory_budget=...)``). The count is
+    None where counting passed ``deadline`` (the budget's wall-clock stop: ``budget.own_and_give_backs``)."""
     opt = cands.optimized
     if opt is None or max_events is not None or (
             issue_order_bound(graph, give_back_order(graph, opt)) <= memory_budget):
         tiers = budget_tiers(graph, cands, max_events)
         return tiers, len(tiers[1])
-    own, count = own_and_give_backs(graph, opt)
+    own, count = own_and_give_backs(graph, opt, deadline=deadline)
     return (tuple(own), (), _last_resorts(graph, cands)), count
 
 
