@@ -113,3 +113,43 @@ def test_a_cast_of_a_constant_sizes_what_follows_as_onnxruntime_converts_it(valu
     want = _ort_lengths(m, 3)
     assert len(want) == 1
     assert import_onnx(m).tensor("y").size // 4 == want.pop()
+
+
+def _in_a_branch_or_body(kind: str):
+    """``4100 - Cast(Cast(Shape(x[4097]), FLOAT16), INT64)`` floats made inside an If's then-branch (its condition a
+    graph input; the else-branch makes 4) or a Loop's body (two iterations, a scan output)."""
+    inner = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["f"], to=T.FLOAT16),
+             helper.make_node("Cast", ["f"], ["i"], to=T.INT64),
+             helper.make_node("Constant", [], ["c"], value=helper.make_tensor("cv", T.INT64, [1], [4100])),
+             helper.make_node("Sub", ["c", "i"], ["p"]),
+             helper.make_node("ConstantOfShape", ["p"], ["yb"], value=helper.make_tensor("v", T.FLOAT, [1], [1.0]))]
+    yb = helper.make_tensor_value_info("yb", T.FLOAT, None)
+    inputs = [helper.make_tensor_value_info("x", T.FLOAT, [4097])]
+    if kind == "if":
+        other = helper.make_graph([helper.make_node("ConstantOfShape", ["k"], ["ye"])], "else", [],
+                                  [helper.make_tensor_value_info("ye", T.FLOAT, None)])
+        nodes = [helper.make_node("Constant", [], ["k"], value=helper.make_tensor("kv", T.INT64, [1], [4])),
+                 helper.make_node("If", ["cond"], ["y"], then_branch=helper.make_graph(inner, "then", [], [yb]),
+                                  else_branch=other)]
+        inputs.append(helper.make_tensor_value_info("cond", T.BOOL, []))
+    else:
+        body = helper.make_graph(inner + [helper.make_node("Identity", ["cin"], ["cout"])], "body",
+                                 [helper.make_tensor_value_info("it", T.INT64, []),
+                                  helper.make_tensor_value_info("cin", T.BOOL, [])],
+                                 [helper.make_tensor_value_info("cout", T.BOOL, []), yb])
+        nodes = [helper.make_node("Constant", [], ["M"], value=helper.make_tensor("mv", T.INT64, [], [2])),
+                 helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("cv2", T.BOOL, [], [True])),
+                 helper.make_node("Loop", ["M", "cond"], ["y"], body=body)]
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+@pytest.mark.parametrize("kind, floats", [("if", 4), ("loop", 8)])
+def test_a_cast_of_a_known_value_in_a_branch_or_loop_body_sizes_as_onnxruntime_converts_it(kind, floats):
+    """Inside an If's branch or a Loop's body alike: the If (4 floats either way) was refused as making two shapes
+    (3 and 4), the Loop's [2, 4] planned 6 floats (an overrun)."""
+    m = _in_a_branch_or_body(kind)
+    feeds = {"x": np.zeros(4097, np.float32), **({"cond": np.array(True)} if kind == "if" else {})}
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert sess.run(None, feeds)[0].size == floats
+    assert import_onnx(m).tensor("y").size // 4 == floats
