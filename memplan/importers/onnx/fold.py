@@ -194,7 +194,7 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
 
 
 #: ops that move or cast their float16 inputs' values without arithmetic: in float32 they give the same values
-_EXACT_MOVES = frozenset({"Cast", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
+_EXACT_MOVES = frozenset({"Cast", "CastLike", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
                           "Identity", "Reshape", "Slice", "Split", "Squeeze", "Tile", "Transpose", "Unsqueeze"})
 #: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
 #: (``<f4``, ``cast<f4`` where a model's own Cast to float16 made it) and the hex of that value follow, so that a later
@@ -229,7 +229,7 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
     ins = [values[v] if v else None for v in n.input]
     # (of an integer too: Cast(Shape(x), FLOAT16) of a dimension of 4097 is 4096, but onnxruntime casts 4097 to
     # float32 for its island)
-    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind in "fiu"
+    narrowed = n.op_type in ("Cast", "CastLike") and result[0].dtype == np.float16 and ins[0].dtype.kind in "fiu"
     moved = n.op_type in _EXACT_MOVES and not narrowed
     # (the wide values onnxruntime holds here: a model's Cast to float16 (``narrow``) that a move or a Cast reads
     # stays, as onnxruntime runs those in float16, so its rounding holds: Cast(Cast(q, FLOAT16), INT64) is q rounded)
