@@ -194,7 +194,7 @@ _NO_FOLD = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "Rand
 
 
 #: ops that move or cast their float16 inputs' values without arithmetic: in float32 they give the same values
-_EXACT_MOVES = frozenset({"Cast", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
+_EXACT_MOVES = frozenset({"Cast", "CastLike", "Concat", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
                           "Identity", "Reshape", "Slice", "Split", "Squeeze", "Tile", "Transpose", "Unsqueeze"})
 #: doc_string of a Constant ``_fold_round`` made of a float16 value that onnxruntime holds unrounded: the numpy dtype
 #: (``<f4``, ``cast<f4`` where a model's own Cast to float16 made it) and the hex of that value follow, so that a later
@@ -229,7 +229,7 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
     ins = [values[v] if v else None for v in n.input]
     # (of an integer too: Cast(Shape(x), FLOAT16) of a dimension of 4097 is 4096, but onnxruntime casts 4097 to
     # float32 for its island)
-    narrowed = n.op_type == "Cast" and result[0].dtype == np.float16 and ins[0].dtype.kind in "fiu"
+    narrowed = n.op_type in ("Cast", "CastLike") and result[0].dtype == np.float16 and ins[0].dtype.kind in "fiu"
     moved = n.op_type in _EXACT_MOVES and not narrowed
     # (the wide values onnxruntime holds here: a model's Cast to float16 (``narrow``) that a move or a Cast reads
     # stays, as onnxruntime runs those in float16, so its rounding holds: Cast(Cast(q, FLOAT16), INT64) is q rounded)
@@ -952,7 +952,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
                     if result is not None and kind.removeprefix("cast") in ("<f4", "<f8"):
                         wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind.removeprefix("cast")).reshape(
-                            result.shape)
+                            result[0].shape)
                         if kind.startswith("cast"):
                             narrow.add(n.output[0])
                 except ValueError:
@@ -983,6 +983,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
+            if result and n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0]):
+                result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
         if result is None or len(result) != len(n.output):
             continue
         if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
@@ -1522,6 +1524,25 @@ def _ort_unique(n, x) -> list | None:
         y, idx, cnt, inv = np.take(y, order, axis=ax), idx[order], cnt[order], rank[inv]
     found = [y, idx.astype(np.int64), inv.astype(np.int64), cnt.astype(np.int64)]
     return found[:len(n.output)]
+
+
+def _unsure_cast(x, r) -> bool:
+    """Whether a Cast of ``x`` to ``r``'s integer type has no one value: a float (float16, bfloat16, float8 too)
+    that is NaN, infinite or, truncated, outside the type's range. C++ leaves such a conversion undefined, and
+    onnxruntime's CPU kernel makes what the machine makes: Cast(bfloat16 300, UINT8) is 44 there (wrapped), 0 in
+    onnx's evaluator, and Cast(FLOAT8E4M3FN 448, INT8) -64 there, 0 in the evaluator. An integer to a narrower
+    integer wraps in both (two's complement), and is sure."""
+    import numpy as np
+
+    if not isinstance(x, np.ndarray) or not isinstance(r, np.ndarray) or r.dtype.kind not in "iu" \
+            or x.dtype.kind in "biu":
+        return False
+    try:
+        t = np.trunc(x.astype(np.float64))
+    except (TypeError, ValueError):
+        return True
+    info = np.iinfo(r.dtype)
+    return bool(np.any(~np.isfinite(t) | (t < float(info.min)) | (t >= float(info.max + 1))))
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):

@@ -683,7 +683,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                        f"the model gives it neither a size nor a name{UNREAD_INPUT}; declare one (a name can then be "
                        f"fixed with {spelling.dim('NAME')}), or remove the input" if unread else "the model must give it")
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
-    propagate = _propagates(onnx, m2)
+    allowed = _propagates(onnx, m2)
+    # (ONNX's data propagation carries a Cast's value on unconverted: not followed while such a Cast is unfolded)
+    held = allowed and _lossy_known_casts(onnx, m2)
+    propagate = allowed and not held
     _check_slice_data(onnx, m2, g, source, propagate)
     ort_sized = facts.setdefault("ort_sized", set())   # (outputs of onnxruntime's ops a rule or its inference sized)
     ort = facts["ort"] = _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
@@ -728,8 +731,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
             # an input only the fold sized (a Reshape to Sqrt of a shape): onnxruntime's inference follows it now
             _check_slice_data(onnx, m2, g, source, propagate)   # (onnxruntime's inference runs onnx's on it too)
             _size_ort_ops(onnx, m2, source, data_dependent, fixed=mapping, sized=ort_sized)
-        propagate = propagate and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
-        propagate = propagate and not _wide_slice_steps(onnx, m2)   # (a step the last round folded)
+        allowed = allowed and _long_vector(inferred) is None   # (a long 1-D value sized by the last round)
+        allowed = allowed and not _wide_slice_steps(onnx, m2)   # (a step the last round folded)
+        held = held and _lossy_known_casts(onnx, m2)   # (each such Cast folded: the rest is followed again)
+        propagate = allowed and not held
         inferred = infer_folded(propagate)
     if ort and _ort_outputs_unsized(onnx, m2, inferred):
         # onnxruntime's pass stopped at a standard op its rules fail on (an Expand whose shape it cannot follow):
@@ -1683,6 +1688,46 @@ def _long_vector(g) -> str | None:
             return vi.name
     return next((t.name for t in g.initializer if t.name in read and len(t.dims) == 1 and t.dims[0] > LONG_VECTOR),
                 None)
+
+
+#: the element types a Cast to which ONNX's data propagation, passing the value on as it is, follows right: int64
+#: alone (float rounds from 2**24, double from 2**53, the narrower integers wrap, bool is 0 or 1)
+_EXACT_CAST_TYPES = frozenset({7})   # INT64
+
+
+def _lossy_known_casts(onnx, m2) -> bool:
+    """Whether a ``Cast`` (or ``CastLike``) of the inference copy ``m2`` to another element type than int64 reads a
+    value known before run time (computed from shapes and constants alone), so that ONNX's data propagation may
+    have carried it on unconverted.
+
+    Why: onnx's propagator of a Cast passes the value it reads on as it is, whatever ``to`` says, and where every
+    shape was static so no fold round ran: ``Cast(Cast(Shape(x[4097]), FLOAT16), INT64)`` was taken as 4097 where
+    onnxruntime makes 4096 (float16 holds no 4097), and ``4100 - `` it, the length of a ConstantOfShape, planned
+    3 floats where onnxruntime writes 4 (an overrun); likewise a Cast to int8 or int32 (wrapped), bool or bfloat16.
+    Where this holds inference runs without data propagation until the fold rounds have computed each such Cast, as
+    onnxruntime converts (``_fold_round``; a float it cannot tell, ``fold._unsure_cast``, is left unknown)."""
+    g = m2.graph
+    opset = _default_opset(m2)
+    # (what ONNX's propagation starts from: an int32/int64 initializer or Constant of rank 0 or 1, a Shape, a Size)
+    known = {t.name for t in g.initializer if t.data_type in (6, 7) and len(t.dims) <= 1}
+    follows: dict[str, bool] = {}   # op -> whether ONNX's inference propagates its data
+    for n in g.node:
+        if n.domain not in ("", "ai.onnx") or not n.output:
+            continue
+        if n.op_type == "Constant":
+            if any(a.name in ("value_int", "value_ints") or (a.name == "value" and a.t.data_type in (6, 7)
+                                                              and len(a.t.dims) <= 1) for a in n.attribute):
+                known.update(o for o in n.output if o)
+            continue
+        if n.op_type in ("Shape", "Size") or (n.input and all(not v or v in known for v in n.input)):
+            if n.op_type == "CastLike" or (n.op_type == "Cast" and next(
+                    (a.i for a in n.attribute if a.name == "to"), None) not in _EXACT_CAST_TYPES):
+                return True
+            if n.op_type not in follows:
+                follows[n.op_type] = _may_propagate(onnx, "", n.op_type, opset)
+            if follows[n.op_type]:
+                known.update(o for o in n.output if o)
+    return False
 
 
 def _propagates(onnx, m2) -> bool:
