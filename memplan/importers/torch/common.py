@@ -560,9 +560,13 @@ def layer_states(layer: object) -> list[str]:
     ``indexer_keys``), in the layer's own order: what a cache's flattening drops. Why: round 76's refusals called
     every such layer "a recurrent or linear-attention layer's conv and recurrent states" and its model "hybrid or
     recurrent", also a DeepSeek-V3.2's or GLM-MoE-DSA's indexed attention layer, whose dropped state is its indexer's
-    keys (round 77)."""
+    keys (round 77). A 0-d tensor is no state named: a count (``cumulative_length``, a ``LinearAttentionLayer``'s
+    ``cumulative_length_linear``) or a setting kept as a tensor (a sliding-window layer's ``_sliding_window_tensor``),
+    which an empty recurrent layer's refusal named as all it dropped (review of round 77)."""
     def tensor(value: object) -> bool:
-        return hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, type)
+        shape = getattr(value, "shape", None)
+        return (shape is not None and hasattr(value, "dtype") and not isinstance(value, type)
+                and not (isinstance(shape, tuple) and len(shape) == 0))
 
     def holds(value: object) -> bool:   # (a LinearAttentionLayer's conv_states: {state index: tensor or None})
         if isinstance(value, dict):
