@@ -83,8 +83,14 @@ WIDE_READS = 64
 
 #: above this many units the candidate set shrinks to keep graph_optimize near-linear
 LARGE_UNITS = 20_000
-#: the chain-cover matching is O(V*E) in the worst case; skip it above this many units
+#: the chain cover is skipped above this many units
 CHAIN_COVER_UNITS = 5_000
+#: ``chain_cover`` keeps Kuhn's matching (augmenting paths, O(units x edges): on a dense layer its searches walk
+#: ever longer paths, 10 s for 450k edges) while it takes at most this many steps plus ``CHAIN_COVER_EDGE_WORK`` per
+#: unit and edge; past that, the units not yet tried take their first free successor and Hopcroft-Karp phases
+#: (O(units + edges) each) finish the matching within as many steps again
+CHAIN_COVER_WORK = 2_000_000
+CHAIN_COVER_EDGE_WORK = 1
 #: the chain cover's edges from every writer of a view to its readers while listing them takes at most
 #: this many times (nodes + edges of the unit graph) steps; past that, from the view's producer only
 CHAIN_COVER_STEPS = 4
@@ -742,13 +748,33 @@ def chain_cover(U: Units, succs: Sequence[Sequence[int]]) -> list[int]:
     ``pred[u]`` is u's chain predecessor or -1.
 
     Maximum bipartite matching (Kuhn's augmenting paths, iterative); each unit tries its successors
-    in decreasing priority first, so the critical path tends to be one chain.
+    in decreasing priority first, so the critical path tends to be one chain. Kuhn's search is O(units x edges)
+    (on a dense layer its paths grow with the matching: 450k edges took 10 s, a complete 2 x 2,500 layer hours), so
+    past ``CHAIN_COVER_WORK`` steps the units not yet tried take their first free successor, in the same order, and
+    Hopcroft-Karp phases (O(edges) each) complete the matching, within ``CHAIN_COVER_WORK`` steps again; a graph
+    whose search fits keeps the matching it had. Past that second bound the cover stays maximal (no chain can be
+    extended by a free successor), not minimal.
     """
     n = len(U.members)
     match_succ = [-1] * n   # u -> v matched (u's chain successor)
     match_pred = [-1] * n   # v -> u
-    adj = [sorted(succs[u], key=lambda v: (-U.rank[v], v)) for u in range(n)]
-    for root in sorted(range(n), key=lambda u: (-U.rank[u], u)):
+    rank = U.rank
+    roots = sorted(range(n), key=lambda u: (-rank[u], u))
+    # each unit's successors by decreasing priority: listed in priority order, not sorted per unit (the same lists)
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for u, vs in enumerate(succs):
+        for v in vs:
+            preds[v].append(u)
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for v in roots:
+        for u in preds[v]:
+            adj[u].append(v)
+    budget = CHAIN_COVER_WORK + CHAIN_COVER_EDGE_WORK * (n + sum(map(len, adj)))
+    steps = 0
+    tried = 0   # roots[:tried] had their search
+    while tried < len(roots) and steps <= budget:
+        root = roots[tried]
+        tried += 1
         if not adj[root]:
             continue
         seen: set[int] = set()
@@ -757,6 +783,7 @@ def chain_cover(U: Units, succs: Sequence[Sequence[int]]) -> list[int]:
         path: list[tuple[int, int]] = []
         found = False
         while stack:
+            steps += 1
             u, i = stack[-1]
             if i >= len(adj[u]):
                 stack.pop()
@@ -778,7 +805,81 @@ def chain_cover(U: Units, succs: Sequence[Sequence[int]]) -> list[int]:
                 match_succ[u] = v
                 match_pred[v] = u
         # (path entries of abandoned branches were popped with their frames)
+    if tried == len(roots):
+        return match_pred
+    for root in roots[tried:]:
+        if match_succ[root] == -1:
+            for v in adj[root]:
+                if match_pred[v] == -1:
+                    match_succ[root], match_pred[v] = v, root
+                    break
+    _hopcroft_karp(adj, roots, match_succ, match_pred, budget)
     return match_pred
+
+
+def _hopcroft_karp(adj: list[list[int]], roots: list[int], match_succ: list[int], match_pred: list[int],
+                   budget: int) -> None:
+    """Grow the matching (``match_succ``/``match_pred``, in place) to a maximum one by Hopcroft-Karp phases: a
+    breadth-first search from the free units (in ``roots`` order) layers the alternating paths, and depth-first
+    searches along the layers (each unit's successors in ``adj`` order, from where it left off) augment along
+    shortest paths. Each phase is O(units + edges); stops, the matching as it is, past ``budget`` steps."""
+    n = len(adj)
+    far = n + 1
+    steps = 0
+    while steps <= budget:
+        dist = [far] * n
+        queue = [u for u in roots if match_succ[u] == -1 and adj[u]]
+        for u in queue:
+            dist[u] = 0
+        shortest = far   # the length of the shortest augmenting paths (in units): free successors lie past it
+        for u in queue:   # (grows as it goes)
+            du = dist[u] + 1
+            if du >= shortest:
+                break
+            for v in adj[u]:
+                w = match_pred[v]
+                if w == -1:
+                    shortest = du
+                elif dist[w] == far:
+                    dist[w] = du
+                    queue.append(w)
+            steps += len(adj[u]) + 1
+        if shortest == far:
+            return
+        at = [0] * n
+        for root in queue:
+            if dist[root] or match_succ[root] != -1:
+                continue
+            stack = [root]
+            path: list[int] = []   # path[j]: the successor stack[j] takes
+            while stack:
+                u = stack[-1]
+                a, i, du = adj[u], at[u], dist[u] + 1
+                while i < len(a):
+                    v = a[i]
+                    i += 1
+                    w = match_pred[v]
+                    if w == -1 if du == shortest else w >= 0 and dist[w] == du:
+                        break
+                else:
+                    v = -1
+                steps += i - at[u] + 1
+                at[u] = i
+                if v < 0:   # a dead end for this phase
+                    dist[u] = far
+                    stack.pop()
+                    if path:
+                        path.pop()
+                    continue
+                path.append(v)
+                if match_pred[v] == -1:
+                    for x, y in zip(stack, path):
+                        match_succ[x] = y
+                        match_pred[y] = x
+                    break
+                stack.append(match_pred[v])
+            if steps > budget:
+                return
 
 
 def expand(U: Units, order: Sequence[int], ustream: Sequence[int]) -> tuple[list[int], list[int]]:
