@@ -10,6 +10,8 @@ have planned. Used by the corpus test and by the round-29 exporter checks; impor
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -138,3 +140,15 @@ def feeds_for(model, dims: dict[str, int] | None = None, seed: int = 0) -> dict[
         else:
             out[vi.name] = np.ones(shape, dtype)
     return out
+
+
+def ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
+    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off): the
+    sizes an importer's plan of the graph outputs must match (rounds 75-77 each checked theirs so)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}

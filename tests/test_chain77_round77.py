@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from line_counts import lines_run
 
 import memplan
 import memplan.optimize.streams as S
@@ -44,25 +43,7 @@ def _matched(succs, pred) -> int:
 def _cover_lines(g, limit: int) -> tuple[int, list[int]]:
     """Lines run in ``streams`` by ``chain_cover`` on ``g``'s units (AssertionError past ``limit``), and its result."""
     U, succs = _units(g)
-    lines = 0
-    here = S.__file__
-
-    def local(frame, event, arg):
-        nonlocal lines
-        if event == "line":
-            lines += 1
-            if lines > limit:
-                raise AssertionError(f"chain_cover ran more than {limit} lines")
-        return local
-
-    def outer(frame, event, arg):
-        return local if frame.f_code.co_filename == here else None
-
-    sys.settrace(outer)
-    try:
-        pred = S.chain_cover(U, succs)
-    finally:
-        sys.settrace(None)
+    lines, pred = lines_run(S.__file__, lambda: S.chain_cover(U, succs), limit, "chain_cover")
     assert _matched(succs, pred) == len(g.nodes) // 2   # every A has a B: the minimum cover, width chains
     return lines, pred
 

@@ -15,8 +15,6 @@ found:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from needs import need
@@ -27,22 +25,12 @@ ort = need("onnxruntime")
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
+from onnx_oracle import ort_shapes  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
-
-
-def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
-    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
 
 
 def _model(nodes, inputs, outputs, inits=(), opset: int = 9):
@@ -63,7 +51,7 @@ def test_squeeze_and_unsqueeze_of_negative_axes_before_opset_11_are_sized_as_onn
     model = _model(nodes, [V("x", T.FLOAT, [3, 4]), V("s", T.FLOAT, [3, 1, 4])], ["z", "u2", "q"],
                    [nh.from_array(np.ones((1, 1, 4), np.float32), "b")], opset)
     feeds = {"x": np.ones((3, 4), np.float32), "s": np.ones((3, 1, 4), np.float32)}
-    real = _ort_shapes(model, feeds)
+    real = ort_shapes(model, feeds)
     assert real == {"z": (3, 4, 4), "u2": (1, 3, 4, 1), "q": (3, 4)}
     g = import_onnx(model)
     for name, shape in (*real.items(), ("u", (3, 4, 1))):
@@ -82,7 +70,7 @@ def test_a_chain_of_negative_axes_before_opset_11_is_counted_node_by_node(opset)
     nodes = [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[-1]), helper.make_node("Squeeze", ["u"], ["q"], axes=[-1]),
              helper.make_node("Unsqueeze", ["q"], ["u2"], axes=[-4, -1])]
     model = _model(nodes, [V("x", T.FLOAT, ["n", 3])], ["u", "q", "u2"], opset=opset)
-    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    real = ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
     assert real == {"u": (2, 3, 1), "q": (2, 3), "u2": (1, 2, 3, 1)}
     g = import_onnx(model, dims={"n": 2})
     assert {name: tuple(g.tensor(name).attrs["shape"]) for name in real} == real
@@ -102,7 +90,7 @@ def test_scan_of_negative_output_axes_at_opset_9_is_planned():
     model = _model([scan], [V("s0", T.FLOAT, [3]), V("xs", T.FLOAT, [4, 3]), V("xs2", T.FLOAT, [3, 4])],
                    ["sf", "ys", "zs"])
     feeds = {"s0": np.ones(3, np.float32), "xs": np.ones((4, 3), np.float32), "xs2": np.ones((3, 4), np.float32)}
-    real = _ort_shapes(model, feeds)
+    real = ort_shapes(model, feeds)
     assert real == {"sf": (3,), "ys": (3, 4), "zs": (4, 3)}
     g = import_onnx(model)
     for name, shape in real.items():
@@ -222,7 +210,7 @@ def test_an_if_on_whether_a_known_optional_holds_a_value_is_its_taken_branch(mak
     elif maker == "Optional()":
         nodes.insert(0, helper.make_node("Optional", [], ["o"], type=helper.make_tensor_type_proto(T.FLOAT, [])))
     model = _model(nodes, [V("x", T.FLOAT, [2, 3])], ["y"], opset=18)
-    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    real = ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
     assert real == {"y": (4, 3) if taken == "then" else (2, 3)}
     g = import_onnx(model)
     assert tuple(g.tensor("y").attrs["shape"]) == real["y"]
@@ -250,7 +238,7 @@ def test_a_local_functions_declared_type_of_a_standard_ops_value_is_not_held_aga
     type"). Planned as the Relu makes it; a custom op's declaration in a body, its only size, still sizes it; and a
     ``--dim`` the model names only in a function's ``value_info`` is one it has."""
     model = _function_model(V("t", T.INT64, ["z", 3]))
-    real = _ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
+    real = ort_shapes(model, {"x": np.ones((2, 3), np.float32)})
     assert real == {"y": (4, 3)}
     g = import_onnx(model, dims={"n": 2})
     assert tuple(g.tensor("y").attrs["shape"]) == (4, 3) and g.tensor("y").size == 48

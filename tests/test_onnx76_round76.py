@@ -14,8 +14,6 @@ was found:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from needs import need
@@ -26,6 +24,7 @@ ort = need("onnxruntime")
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
+from onnx_oracle import ort_shapes  # noqa: E402
 
 import memplan  # noqa: E402
 from memplan.cli import main  # noqa: E402
@@ -33,17 +32,6 @@ from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
-
-
-def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
-    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
 
 
 def _model(nodes, inputs, outputs, inits=(), opset: int = 17, domains=(), ir: int = 8):
@@ -115,7 +103,7 @@ def test_a_split_to_sequence_does_not_leave_a_later_com_microsoft_op_unsized(aft
                   helper.make_node("FastGelu", ["t"], ["fg"], domain="com.microsoft")]
         outs.append("t")
     model = _model(nodes, [V("x", T.FLOAT, [2, 6])], outs, inits, domains=[("com.microsoft", 1)])
-    real = _ort_shapes(model, {"x": np.ones((2, 6), np.float32)})
+    real = ort_shapes(model, {"x": np.ones((2, 6), np.float32)})
     g = import_onnx(model)
     for name, shape in real.items():
         assert g.tensor(name).size == 4 * int(np.prod(shape)), name
@@ -136,11 +124,11 @@ def test_an_attribute_onnxruntimes_schema_of_its_own_op_refuses_is_refused(tmp_p
         return _model([node], [V("x", T.FLOAT, [2, 3, 8]), V("s", T.FLOAT, [2, 3, 8])], ["y"],
                       [nh.from_array(np.ones(8, np.float32), "g")], domains=[("com.microsoft", 1)])
     good = model({"epsilon": 1e-5})
-    real = _ort_shapes(good, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
+    real = ort_shapes(good, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
     assert import_onnx(good).tensor("y").size == 4 * int(np.prod(real["y"]))
     bad = model(attrs)
     with pytest.raises(Exception, match="Unrecognized attribute|Mismatched attribute type|attribute"):
-        _ort_shapes(bad, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
+        ort_shapes(bad, {"x": np.ones((2, 3, 8), np.float32), "s": np.ones((2, 3, 8), np.float32)})
     with pytest.raises(GraphError, match=r"node 'sln' \(com.microsoft:SkipLayerNormalization\): .*" + says):
         import_onnx(bad)
     path = tmp_path / "m.onnx"
@@ -157,11 +145,11 @@ def test_a_global_pool_of_a_rank_2_input_is_refused_as_onnxruntime_refuses_it(op
     ``[N, C, L]`` it is planned as onnxruntime writes it."""
     bad = _model([helper.make_node(op, ["x"], ["y"], name="gp")], [V("x", T.FLOAT, [2, 3])], ["y"], opset=13)
     with pytest.raises(Exception, match="Input dimension cannot be less than 3"):
-        _ort_shapes(bad, {"x": np.ones((2, 3), np.float32)})
+        ort_shapes(bad, {"x": np.ones((2, 3), np.float32)})
     with pytest.raises(GraphError, match=r"node 'gp' \(" + op + r"\): its input 'x' is of rank 2 \(\[2, 3\]\)"):
         import_onnx(bad)
     good = _model([helper.make_node(op, ["x"], ["y"], name="gp")], [V("x", T.FLOAT, [2, 3, 5])], ["y"], opset=13)
-    assert _ort_shapes(good, {"x": np.ones((2, 3, 5), np.float32)})["y"] == (2, 3, 1)
+    assert ort_shapes(good, {"x": np.ones((2, 3, 5), np.float32)})["y"] == (2, 3, 1)
     assert import_onnx(good).tensor("y").size == 24
 
 
@@ -186,7 +174,7 @@ def test_a_branch_making_its_ifs_own_output_name_is_planned_as_onnxruntime_runs_
     else:
         inits.append(nh.from_array(np.array(cond), "c"))
     model = _model(nodes, inputs, ["later"], inits, opset=13)
-    real = _ort_shapes(model, feeds)
+    real = ort_shapes(model, feeds)
     g = import_onnx(model)
     assert g.tensor("later").size == 4 * int(np.prod(real["later"])) == 48
     assert g.tensor("y").size == 48
@@ -196,7 +184,7 @@ def test_a_branch_making_its_ifs_own_output_name_is_planned_as_onnxruntime_runs_
     model.graph.node.insert(0, helper.make_node("Abs", ["x"], ["n"]))
     model.graph.output.append(helper.make_empty_tensor_value_info("n"))
     with pytest.raises(Exception, match="SSA"):
-        _ort_shapes(model, feeds)
+        ort_shapes(model, feeds)
     with pytest.raises(GraphError, match=r"its then_branch makes 'n', a name the graph around it has too"):
         import_onnx(model)
 
@@ -216,11 +204,11 @@ def test_an_einsum_whose_ellipses_do_not_broadcast_is_refused(a, b, equation):
                       [V("a", T.FLOAT, sa), V("b", T.FLOAT, sb)], ["y"], opset=13)
     bad = model(a, b)
     with pytest.raises(Exception, match="broadcast"):
-        _ort_shapes(bad, {"a": np.ones(a, np.float32), "b": np.ones(b, np.float32)})
+        ort_shapes(bad, {"a": np.ones(a, np.float32), "b": np.ones(b, np.float32)})
     with pytest.raises(GraphError, match=r"node 'es' \(Einsum\): its ellipsis stands for .* in 'a' and .* in 'b', "
                                          "which do not broadcast"):
         import_onnx(bad)
     a1 = [1 if k < len(a) - 2 else d for k, d in enumerate(a)] if equation != "...,...->..." else [1] * len(a)
     good = model(a1, b)
-    real = _ort_shapes(good, {"a": np.ones(a1, np.float32), "b": np.ones(b, np.float32)})
+    real = ort_shapes(good, {"a": np.ones(a1, np.float32), "b": np.ones(b, np.float32)})
     assert import_onnx(good).tensor("y").size == 4 * int(np.prod(real["y"]))

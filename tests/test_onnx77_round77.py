@@ -13,8 +13,6 @@ What was found:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from needs import need
@@ -25,22 +23,12 @@ ort = need("onnxruntime")
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper  # noqa: E402
 from onnx import numpy_helper as nh  # noqa: E402
+from onnx_oracle import ort_shapes  # noqa: E402
 
 from memplan.errors import GraphError  # noqa: E402
 from memplan.importers.onnx import import_onnx  # noqa: E402
 
 V = helper.make_tensor_value_info
-
-
-def _ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
-    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off)."""
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
 
 
 def _half_shape_model(divisors, rounding: str = "Ceil", dims=(4, 3)):
@@ -59,7 +47,7 @@ def test_float16_shape_arithmetic_onnxruntime_rounds_otherwise_is_refused(roundi
     # where 40 were planned); 3 / 0.3 rounds to 10.0 (Floor 10), onnxruntime's 9.998 floors to 9
     model = _half_shape_model([0.1, 0.3], rounding)
     x = np.zeros((4, 3), np.float32)
-    made = _ort_shapes(model, {"x": x})["y"]
+    made = ort_shapes(model, {"x": x})["y"]
     assert made == ((41, 10) if rounding == "Ceil" else (40, 9))
     with pytest.raises(GraphError, match=r"node 'Cast_4' \(Cast\) computes 'p' from float16 values.*float32"):
         import_onnx(model)
@@ -77,7 +65,7 @@ def test_float16_arithmetic_cast_to_float_sizing_a_range_is_refused():
                                        nh.from_array(np.array(0, np.float32), "z"),
                                        nh.from_array(np.array(1, np.float32), "o")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-    assert _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["r"] == (41,)
+    assert ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["r"] == (41,)
     with pytest.raises(GraphError, match=r"node 'Range_5' \(Range\) makes 'r' of shape \[40\] .* of \[41\]"):
         import_onnx(model)
 
@@ -92,7 +80,7 @@ def test_float32_shape_cast_to_float16_before_an_island_is_refused():
     g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [3, 5])], [helper.make_empty_tensor_value_info("y")],
                           initializer=[nh.from_array(np.array([0.30004883, 0.5], np.float32), "k")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-    assert _ort_shapes(model, {"x": np.zeros((3, 5), np.float32)})["y"] == (9, 10)
+    assert ort_shapes(model, {"x": np.zeros((3, 5), np.float32)})["y"] == (9, 10)
     with pytest.raises(GraphError, match=r"node 'Cast_6' \(Cast\) computes 'p' from float16 values.* \[10, 10\].*"
                                          r"\[9, 10\]"):
         import_onnx(model)
@@ -101,7 +89,7 @@ def test_float32_shape_cast_to_float16_before_an_island_is_refused():
 def test_float16_shape_arithmetic_both_ways_alike_is_planned():
     # 4 / 0.5 and 3 / 0.25 are exact in both arithmetics: folded and planned at onnxruntime's size
     model = _half_shape_model([0.5, 0.25])
-    made = _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
+    made = ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
     y = next(t for t in import_onnx(model).tensors if t.id == "y")
     assert tuple(y.attrs["shape"]) == made == (8, 12)
 
@@ -119,7 +107,7 @@ def _attention_model(outputs, opset: int, dtype=np.float32):
 
 def _ort_runs(model, feeds: dict) -> bool:
     try:
-        _ort_shapes(model, feeds)
+        ort_shapes(model, feeds)
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own refusal, whatever its class
         assert "does not support past_" in str(exc)
         return False
@@ -142,7 +130,7 @@ def test_attention_past_without_present_is_refused_where_onnxruntime_kernel_runs
 def test_attention_past_without_present_by_function_body_is_planned():
     # of double, Attention-24 runs by its function body, which runs it: planned at onnxruntime's size
     model = _attention_model(["y", "", "pv2"], 24, np.float64)
-    made = _ort_shapes(model, {"x": np.ones((1, 2, 3, 4), np.float64)})
+    made = ort_shapes(model, {"x": np.ones((1, 2, 3, 4), np.float64)})
     sizes = {t.id: tuple(t.attrs["shape"]) for t in import_onnx(model).tensors}
     assert sizes["y"] == made["y"] and sizes["pv2"] == made["pv2"] == (1, 2, 8, 4)
 
@@ -157,12 +145,12 @@ def test_squeeze_axes_listed_empty_is_refused_as_onnxruntime_refuses_to_run_it(o
 
     x = np.zeros((1, 3, 1), np.float32)
     with pytest.raises(Exception, match="Axes input is null"):
-        _ort_shapes(model(["x", ""]), {"x": x})
+        ort_shapes(model(["x", ""]), {"x": x})
     with pytest.raises(GraphError, match=r"node 'Squeeze_0' \(Squeeze\): its axes input is listed as ''"):
         import_onnx(model(["x", ""]))
     # the data alone: onnxruntime squeezes every dimension of length 1, and so is it planned
     y = next(t for t in import_onnx(model(["x"])).tensors if t.id == "y")
-    assert tuple(y.attrs["shape"]) == _ort_shapes(model(["x"]), {"x": x})["y"] == (3,)
+    assert tuple(y.attrs["shape"]) == ort_shapes(model(["x"]), {"x": x})["y"] == (3,)
 
 
 @pytest.mark.parametrize("inputs", [["x", "", ""], ["x", "n", ""]])
@@ -179,7 +167,7 @@ def test_dft_axis_listed_empty_is_refused_as_onnxruntime_crashes_on_it(inputs):
         import_onnx(model(inputs))
     shorter = model([v for v in inputs[:2] if v] if inputs[1] else inputs[:1])
     y = next(t for t in import_onnx(shorter).tensors if t.id == "y")
-    assert tuple(y.attrs["shape"]) == _ort_shapes(shorter, {"x": np.ones((2, 3, 4, 1), np.float32)})["y"]
+    assert tuple(y.attrs["shape"]) == ort_shapes(shorter, {"x": np.ones((2, 3, 4, 1), np.float32)})["y"]
 
 
 @pytest.mark.parametrize("factor,rows", [(2**62, 0), (2**62 + 1, 4), (2**62 + 3, 12)])
@@ -193,6 +181,6 @@ def test_int64_shape_product_that_wraps_is_planned_as_onnxruntime_wraps_it(facto
                                        nh.from_array(np.array([1], np.int64), "o"),
                                        nh.from_array(np.array([factor], np.int64), "k")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
-    made = _ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
+    made = ort_shapes(model, {"x": np.zeros((4, 3), np.float32)})["y"]
     y = next(t for t in import_onnx(model).tensors if t.id == "y")
     assert tuple(y.attrs["shape"]) == made == (rows,) and y.size == 4 * rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from line_counts import lines_run
 
 from memplan import GraphBuilder
 from memplan.optimize import memorder
@@ -21,26 +21,7 @@ def _wide_reader(n: int):
 
 def _memorder_lines(graph, limit: int) -> int:
     """Lines run in ``memorder`` by ``memory_order(graph)``, stopping (AssertionError) past ``limit``."""
-    lines = 0
-    here = memorder.__file__
-
-    def local(frame, event, arg):
-        nonlocal lines
-        if event == "line":
-            lines += 1
-            if lines > limit:
-                raise AssertionError(f"memory_order ran more than {limit} lines")
-        return local
-
-    def outer(frame, event, arg):
-        return local if frame.f_code.co_filename == here else None
-
-    sys.settrace(outer)
-    try:
-        memorder.memory_order(graph)
-    finally:
-        sys.settrace(None)
-    return lines
+    return lines_run(memorder.__file__, lambda: memorder.memory_order(graph), limit, "memory_order")[0]
 
 
 def test_low_memory_order_is_linear_in_a_reader_of_many_roots():
