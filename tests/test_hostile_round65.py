@@ -91,7 +91,7 @@ HOSTILE_PLANS = [
     ("tensor without size", _tensors(lambda ts: ts[0].pop("size")), ["tensors[0]", "'size'"]),
     ("weight given an offset", _tensors(lambda ts: [e.update(offset=0) for e in ts if e["id"] == "wq"]),
      ["rule 4", "'wq'", "weight memory"]),
-    ("devices bool", _set(["devices"], True), ["'devices'", "True"]),
+    ("devices bool", _set(["devices"], True), ["'devices'", "(true)"]),   # (quoted as JSON writes it: round 77)
     ("a graph where a plan belongs", _set(["format"], "memplan.graph/1"), ["'memplan.graph/1'", "swapped"]),
     ("lower bound above the arena", lambda d: (d.update(lower_bound_bytes=d["arena_bytes"] + 1), d)[1],
      ["rule 4", "lower_bound_bytes"]),
