@@ -70,3 +70,19 @@ def optimum(sizes: Sequence[int], conflict: list[list[bool]], alignment: int, ca
 
     dfs(0, 0)
     return max(floor, best[0] if live else 0)
+
+
+def tiny_problem(data, most: int) -> tuple[list[int], list[int], list[int], int, set[tuple[int, int]]]:
+    """A hypothesis draw (``data``) of a problem small enough for ``optimum``: 1 to ``most`` buffers (sizes off and on
+    the alignment's multiples), lifetimes over 5 steps, any alignment the solvers meet and any set of in-place pairs
+    (``compatible``): ``(sizes, lower, upper, alignment, compatible)``."""
+    from hypothesis import strategies as st
+
+    n = data.draw(st.integers(1, most))
+    alignment = data.draw(st.sampled_from([1, 8, 64, 256]))
+    sizes = data.draw(st.lists(st.one_of(st.integers(0, 700), st.sampled_from([256, 512])), min_size=n, max_size=n))
+    lower = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    upper = [lo + data.draw(st.integers(1, 4)) for lo in lower]
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    compatible = set(data.draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs)))) if pairs else set()
+    return sizes, lower, upper, alignment, compatible

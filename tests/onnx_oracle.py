@@ -142,13 +142,20 @@ def feeds_for(model, dims: dict[str, int] | None = None, seed: int = 0) -> dict[
     return out
 
 
-def ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
-    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off): the
-    sizes an importer's plan of the graph outputs must match (rounds 75-77 each checked theirs so)."""
+def ort_run(model, feeds: dict, optimized: bool = False) -> dict[str, np.ndarray]:
+    """``{output: value}`` onnxruntime's CPU provider makes running ``model`` on ``feeds``, quietly; its graph
+    optimizations off unless ``optimized`` (an importer's sizes must match what either level writes)."""
     so = ort.SessionOptions()
     so.log_severity_level = 4
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimized
+                                   else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return {o.name: np.asarray(v).shape for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+        return {o.name: np.asarray(v) for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+
+
+def ort_shapes(model, feeds: dict) -> dict[str, tuple[int, ...]]:
+    """``{output: shape}`` onnxruntime makes running ``model`` on ``feeds`` (its graph optimizations off): the
+    sizes an importer's plan of the graph outputs must match (rounds 75-77 each checked theirs so)."""
+    return {name: v.shape for name, v in ort_run(model, feeds).items()}

@@ -19,17 +19,6 @@ def _problem(sizes, lower, upper, alignment, compatible) -> BufferProblem:
                          np.array(upper, dtype=np.int64), alignment, compatible=frozenset(compatible))
 
 
-def _tiny(data):
-    n = data.draw(st.integers(1, 6))
-    alignment = data.draw(st.sampled_from([1, 8, 64, 256]))
-    sizes = data.draw(st.lists(st.one_of(st.integers(0, 700), st.sampled_from([256, 512])), min_size=n, max_size=n))
-    lower = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
-    upper = [lo + data.draw(st.integers(1, 4)) for lo in lower]
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    compatible = set(data.draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs)))) if pairs else set()
-    return sizes, lower, upper, alignment, compatible
-
-
 def _heaviest_clique(sizes, conflict, alignment) -> int:
     """Every subset that pairwise conflicts: its rounded sizes less its largest rounding (a singleton: its size)."""
     n, best = len(sizes), 0
@@ -51,9 +40,9 @@ def test_every_clique_route_is_a_bound_of_the_exhaustive_optimum_at_any_alignmen
     bound above the optimum wherever sizes are not multiples of the alignment); ``_dense_clique``'s overlap filter of
     its row-less route taking touching intervals as overlapping (``<`` -> ``<=``: two buffers that never live together
     counted as a clique)."""
-    from buffer_oracle import conflict_matrix, optimum
+    from buffer_oracle import conflict_matrix, optimum, tiny_problem
 
-    sizes, lower, upper, alignment, compatible = _tiny(data)
+    sizes, lower, upper, alignment, compatible = tiny_problem(data, 6)
     p = _problem(sizes, lower, upper, alignment, compatible)
     conflict = conflict_matrix(sizes, lower, upper, compatible=compatible)
     heaviest = _heaviest_clique(sizes, conflict, alignment)

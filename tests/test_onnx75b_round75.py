@@ -15,7 +15,6 @@ What was found:
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -129,13 +128,9 @@ def _while(limit: str = "shape", trip: int | None = None, c0_true: bool = False)
 
 
 def _ort_bytes(model, feeds: dict) -> dict[str, int]:
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return {o.name: np.asarray(v).nbytes for o, v in zip(sess.get_outputs(), sess.run(None, feeds))}
+    from onnx_oracle import ort_run
+
+    return {name: v.nbytes for name, v in ort_run(model, feeds).items()}
 
 
 @pytest.mark.parametrize(("limit", "trip", "rows"), [("shape", None, 5), ("constant", None, 5), ("constant", 3, 3),

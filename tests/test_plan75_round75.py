@@ -221,19 +221,13 @@ def test_the_subsets_bound_never_passes_the_exhaustive_optimum(data):
     """On tiny problems of any conflict graph (time intervals, in-place pairs taking edges out) and alignment, the
     subsets' bound is at most the optimum a brute force over every placement order finds, and at least the largest
     buffer that conflicts with another."""
-    from buffer_oracle import conflict_matrix, optimum
+    from buffer_oracle import conflict_matrix, optimum, tiny_problem
 
     from memplan.problem import subset_lower_bound
 
-    n = data.draw(st.integers(1, 7))
-    alignment = data.draw(st.sampled_from([1, 8, 64, 256]))
-    sizes = data.draw(st.lists(st.one_of(st.integers(0, 700), st.sampled_from([256, 512])), min_size=n, max_size=n))
-    lower = data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
-    upper = [lo + data.draw(st.integers(1, 4)) for lo in lower]
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    compatible = set(data.draw(st.lists(st.sampled_from(pairs), unique=True, max_size=len(pairs)))) if pairs else set()
+    sizes, lower, upper, alignment, compatible = tiny_problem(data, 7)
     p = _problem(sizes, lower, upper, alignment, compatible)
     conflict = conflict_matrix(sizes, lower, upper, compatible=compatible)
     bound = subset_lower_bound(p)
     assert bound <= optimum(sizes, conflict, alignment)
-    assert bound >= max([sizes[i] for i in range(n) if any(conflict[i])], default=0)
+    assert bound >= max([sizes[i] for i in range(len(sizes)) if any(conflict[i])], default=0)

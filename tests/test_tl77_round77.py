@@ -6,18 +6,11 @@ from __future__ import annotations
 
 import importlib
 
+from test_budget_round35 import _probing
+
 import memplan
-from memplan.generators import fanout_join
 
 plan_module = importlib.import_module("memplan.plan")
-
-
-def _probing() -> tuple[memplan.Graph, int]:
-    """A budget its fastest schedule misses (so the candidates are probed exactly): round 34's fan."""
-    g = fanout_join(30, seed=0)[0]
-    budget = memplan.plan(g).arena_bytes
-    assert memplan.plan(g, streams="auto").arena_bytes > budget
-    return g, budget
 
 
 def test_past_the_budget_wall_a_fitted_candidate_is_not_solved_again(monkeypatch):

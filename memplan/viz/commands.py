@@ -111,18 +111,11 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
-#: picture suffixes a trace (JSON) is refused under: ``trace -o t.png`` wrote JSON into a file named a PNG
-PICTURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".webp")
-
-
 def cmd_trace(args: argparse.Namespace) -> int:
-    from ..errors import MemplanError
     from .trace import save_trace
 
-    if str(args.output).lower().endswith(PICTURE_SUFFIXES):
-        raise MemplanError(f"-o {args.output}: a trace is JSON (open it in ui.perfetto.dev), not a picture; "
-                           "`memplan draw` draws the memory map as a picture")
-    argtypes.check_text_output("-o", args.output, "a trace is JSON (open it in ui.perfetto.dev)")
+    argtypes.check_text_output("-o", args.output, "a trace is JSON (open it in ui.perfetto.dev)",
+                               hint="; `memplan draw` draws the memory map as a picture")
     graph, plan = _inputs(args)
     _check_latency(plan, args.plan, "trace")
     save_trace(graph, plan, args.output)
