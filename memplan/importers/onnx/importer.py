@@ -52,7 +52,6 @@ from .kernels import (
     check_attention_mask_shape,
     check_attention_presents,
     check_constant_of_shape_value,
-    check_dft_axis_named_empty,
     check_embed_layer_norm,
     check_empty_optional,
     check_expand_shape,
@@ -61,6 +60,7 @@ from .kernels import (
     check_gqa_subsequent_prompt,
     check_grid_sample_extent,
     check_group_norm_empty,
+    check_input_named_empty,
     check_integer_divisor,
     check_integer_to_float_matmul,
     check_linear_attention_empty,
@@ -79,7 +79,6 @@ from .kernels import (
     check_rotary_position_ids,
     check_skip_layer_norm,
     check_softmax_cross_entropy_operands,
-    check_squeeze_axes_named_empty,
     check_tensor_scatter_extent,
     check_topk_k,
     check_unbroadcast_variadic,
@@ -647,8 +646,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_onehot_depth(n, where, facts["values"])
         check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
-        check_squeeze_axes_named_empty(n, where, opset)
-        check_dft_axis_named_empty(n, where, opset)
+        check_input_named_empty(n, where, opset)
         check_empty_optional(n, where, empty_optionals)
         check_recurrent_operands(n, where, shapes)
         check_zero_point_shapes(n, where, shapes)

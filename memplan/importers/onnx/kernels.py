@@ -40,32 +40,32 @@ def check_constant_of_shape_value(n, where: str) -> None:
                          "onnxruntime refuses to load the model")
 
 
-def check_squeeze_axes_named_empty(n, where: str, opset: int) -> None:
-    """A Squeeze (opset 13 on, ``axes`` an optional input) whose ``axes`` is listed as ``""`` (``["x", ""]``) is
-    refused naming the node.
+#: optional inputs the specification lets a model list as ``""`` (omitted), as ONNX's inference reads them, but that
+#: onnxruntime 1.32's kernel, given the input, does not take (round 77): op -> (the first opset where the input is
+#: optional, its index and name, what the kernel does, how to omit it instead)
+_KERNEL_TAKES_NO_EMPTY = {
+    "Squeeze": (13, 1, "axes", 'requires it and refuses to run the node ("Axes input is null")',
+                "list the data input alone to squeeze every dimension of length 1"),
+    "DFT": (20, 2, "axis", "reads it and crashes the process",
+            "list the inputs before it alone to take the default axis (-2)"),
+}
 
-    Why: the specification reads an empty name as ``axes`` omitted, every dimension of length 1 squeezed, and so does
-    ONNX's inference, so it was planned; onnxruntime 1.32's kernel, given a second input, requires it and refuses to
-    run the node ("Axes input is null"; round 77). Omitted by listing the data alone (``["x"]``), it runs."""
-    if n.op_type != "Squeeze" or not _default_domain(n) or opset < 13 or len(n.input) < 2 or n.input[1]:
+
+def check_input_named_empty(n, where: str, opset: int) -> None:
+    """A node of ``_KERNEL_TAKES_NO_EMPTY`` whose optional input there is listed as ``""`` (a Squeeze ``["x", ""]``, a
+    DFT ``["x", "", ""]`` or ``["x", "n", ""]``) is refused naming the node.
+
+    Why: the specification reads an empty name as the input omitted (a Squeeze's every dimension of length 1, a DFT's
+    axis -2), and so does ONNX's inference, so it was planned; onnxruntime's kernel, given the input, requires it or
+    reads it (round 77). Omitted by listing fewer inputs (``["x"]``, ``["x", "n"]``), it runs."""
+    rule = _KERNEL_TAKES_NO_EMPTY.get(n.op_type)
+    if rule is None or not _default_domain(n):
         return
-    raise GraphError(f"{where}: its axes input is listed as '' (omitted); onnxruntime's Squeeze kernel, given a second "
-                     "input, requires it and refuses to run the node (\"Axes input is null\"): list the data input "
-                     "alone to squeeze every dimension of length 1")
-
-
-def check_dft_axis_named_empty(n, where: str, opset: int) -> None:
-    """A DFT (opset 20 on, ``axis`` an optional input) whose ``axis`` is listed as ``""`` (``["x", "", ""]``,
-    ``["x", "n", ""]``) is refused naming the node.
-
-    Why: the specification reads an empty name as ``axis`` omitted (-2), and so does ONNX's inference, so it was
-    planned; onnxruntime 1.32's kernel, given a third input, reads it and crashes the process (a segmentation fault;
-    round 77). Omitted by listing fewer inputs (``["x"]``, ``["x", "n"]``), it runs."""
-    if n.op_type != "DFT" or not _default_domain(n) or opset < 20 or len(n.input) < 3 or n.input[2]:
+    since, k, name, does, instead = rule
+    if opset < since or len(n.input) <= k or n.input[k]:
         return
-    raise GraphError(f"{where}: its axis input is listed as '' (omitted); onnxruntime's DFT kernel, given a third "
-                     "input, reads it and crashes the process: list the inputs before it alone to take the default "
-                     "axis (-2)")
+    raise GraphError(f"{where}: its {name} input is listed as '' (omitted); onnxruntime's {n.op_type} kernel, given "
+                     f"{('a second', 'a third')[k - 1]} input, {does}: {instead}")
 
 
 def _scales(n, x: tuple, values: dict, opset: int, resize_scales) -> list[float] | None:
@@ -1483,6 +1483,6 @@ def check_empty_optional(n, where: str, empty: set[str]) -> None:
                          "input); onnxruntime refuses to run it")
 
 
-__all__ = ["check_attention_heads", "check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
+__all__ = ["check_attention_heads", "check_attention_kv_lengths", "check_gqa_operands", "check_gqa_subsequent_prompt", "check_integer_to_float_matmul", "check_llm_kernel_limits", "check_before_inference", "check_lrn_rank", "check_unpool_extent", "check_grid_sample_extent", "check_constant_of_shape_value", "check_input_named_empty", "check_empty_optional", "check_recurrent_operands", "check_zero_point_shapes", "check_gather_nd_batch", "check_resize_roi_length", "check_tensor_scatter_extent", "check_pad_constant_value", "check_resize_scale_range", "check_embed_layer_norm", "check_ms_attention", "check_ms_multi_head_attention", "check_ms_rotary_caches", "check_rotary_caches", "check_skip_layer_norm", "check_rotary_position_ids", "check_topk_k",
            "check_softmax_cross_entropy_operands", "check_split_outputs", "check_unbroadcast_variadic",
            "check_vector_operands"]
