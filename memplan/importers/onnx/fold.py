@@ -260,13 +260,10 @@ def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets
                 if narrowed:
                     narrow.add(o)
         elif r.dtype.kind in "biu" and a.dtype.kind in "biuf" and not np.array_equal(a.astype(r.dtype), r):
-            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
-            raise GraphError(
-                f"{what} computes {o!r} from float16 values: by ONNX's float16 arithmetic (rounding at each node) it "
-                f"is {r.reshape(-1)[:8].tolist()}, but onnxruntime's CPU provider computes float16 arithmetic in "
-                f"float32 without rounding between nodes, which gives {a.astype(r.dtype).reshape(-1)[:8].tolist()}: "
-                "which one a run takes depends on the float16 kernels of onnxruntime's build, so what it sizes is "
-                "not known at import (compute the shape in float32 or int64)")
+            raise _float16_unsure(n, o, f"computes {o!r} from float16 values: by ONNX's float16 arithmetic (rounding "
+                                  f"at each node) it is {r.reshape(-1)[:8].tolist()}, but onnxruntime's CPU provider "
+                                  "computes float16 arithmetic in float32 without rounding between nodes, which gives "
+                                  f"{a.astype(r.dtype).reshape(-1)[:8].tolist()}", "what it sizes is")
 
 
 def _refuse_wide_sizes(onnx, n, shapes: dict, elems: dict, values: dict, wide: dict, opset: int) -> None:
@@ -282,13 +279,19 @@ def _refuse_wide_sizes(onnx, n, shapes: dict, elems: dict, values: dict, wide: d
     mine, theirs = (_infer_node(onnx, n, shapes, elems, vals, opset) for vals in (values, {**values, **alt}))
     for o, (shape, _) in mine.items():
         if o in theirs and theirs[o][0] != shape:
-            what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
-            raise GraphError(
-                f"{what} makes {o!r} of shape {list(shape)} from {', '.join(map(repr, alt))} as ONNX's float16 "
-                f"arithmetic computes it (rounding at each node), but of {list(theirs[o][0])} as onnxruntime's CPU "
-                "provider computes it (float16 arithmetic in float32, without rounding between nodes): which one a "
-                "run takes depends on the float16 kernels of onnxruntime's build, so its size is not known at import "
-                "(compute the shape in float32 or int64)")
+            raise _float16_unsure(n, o, f"makes {o!r} of shape {list(shape)} from {', '.join(map(repr, alt))} as "
+                                  "ONNX's float16 arithmetic computes it (rounding at each node), but of "
+                                  f"{list(theirs[o][0])} as onnxruntime's CPU provider computes it (float16 arithmetic "
+                                  "in float32, without rounding between nodes)", "its size is")
+
+
+def _float16_unsure(n, o: str, differs: str, unknown: str) -> GraphError:
+    """The refusal of node ``n`` (named, or by its op and output ``o``) whose value or size ``differs`` between ONNX's
+    float16 arithmetic and onnxruntime's (``_float16_wide``, ``_refuse_wide_sizes``): which one a run takes depends
+    on onnxruntime's build, so what depends on it (``unknown``: "its size is") is not known at import."""
+    what = f"node {n.name!r} ({n.op_type})" if n.name else f"the {n.op_type} node making {o!r}"
+    return GraphError(f"{what} {differs}: which one a run takes depends on the float16 kernels of onnxruntime's build, "
+                      f"so {unknown} not known at import (compute the shape in float32 or int64)")
 
 
 def _inference_dropout(n, values: dict, opsets: dict[str, int]) -> bool:
