@@ -200,12 +200,13 @@ def prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int],
     return tuple((f"l{li}.mm_q", f"l{li}.wo", graph.tensor(f"l{li}.wo").size) for li in range(cfg.layers))
 
 
-def _row_fits(graph: Graph, ti: int, row: int) -> bool:
-    """Whether tensor ``ti`` of ``graph`` (a KV cache) has rows of ``row`` bytes (a config of other heads, whose
-    rows are narrower or wider, named byte ranges inside the cache that are not the step's rows)."""
-    t = graph.tensors[ti]
-    shape = t.attrs.get("shape")
-    return not shape or len(shape) < 2 or t.size // max(int(shape[0]), 1) == row
+def _in_cache(graph: Graph, tid: str, end: int, row: int) -> bool:
+    """Whether ``graph`` has a tensor ``tid`` (a KV cache) of ``end`` bytes or more, in rows of ``row`` bytes: a config of
+    more layers or a longer cache named tensors the graph lacks, or bytes past their end; one of other heads byte ranges
+    inside the cache that are not the step's rows (narrower or wider)."""
+    t = graph.tensors[graph.tensor_index[tid]] if tid in graph.tensor_index else None
+    shape = t.attrs.get("shape") if t is not None else None
+    return t is not None and end <= t.size and (not shape or len(shape) < 2 or t.size // max(int(shape[0]), 1) == row)
 
 
 def kv_prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, int], ...]:
@@ -213,11 +214,11 @@ def kv_prefetch_plan(graph: Graph, cfg: LlamaConfig) -> tuple[tuple[str, str, in
     ``mm_k`` / ``mm_v`` are done, so the latency-bound attention kernel finds them in L2."""
     check_graph(graph, "kv_prefetch_plan")
     _cfg("kv_prefetch_plan", cfg)
-    nbytes = cfg.ctx * dims(cfg)["kvd"] * 2
+    row = dims(cfg)["kvd"] * 2
+    nbytes = cfg.ctx * row
     out = tuple((f"l{li}.mm_{c}", f"l{li}.{c}_cache", nbytes) for li in range(cfg.layers) for c in ("k", "v"))
-    for _after, tid, n in out:   # (as kv_poison_ranges: a config of more layers or a longer cache than the graph's
-        ti = graph.tensor_index.get(tid)   # gave prefetches of tensors it lacks, or past their end)
-        if ti is None or n > graph.tensors[ti].size or not _row_fits(graph, ti, dims(cfg)["kvd"] * 2):
+    for _after, tid, n in out:
+        if not _in_cache(graph, tid, n, row):
             raise ExecutorError(f"kv_prefetch_plan: {n} bytes of {tid!r} do not lie inside graph {graph.name!r}'s "
                                 f"tensors (config {cfg.name!r}: ctx {cfg.ctx}, {cfg.layers} layers; a graph of another "
                                 "config?)")
@@ -367,7 +368,6 @@ def kv_poison_ranges(graph: Graph, cfg: LlamaConfig) -> tuple[PoisonRange, ...]:
     out = tuple(PoisonRange(f"l{li}.{c}_cache", cfg.ctx * row, cfg.batch * row)
                 for li in range(cfg.layers) for c in ("k", "v"))
     for r in out:
-        ti = graph.tensor_index.get(r.tensor)
-        if ti is None or r.offset + r.nbytes > graph.tensors[ti].size or not _row_fits(graph, ti, row):
+        if not _in_cache(graph, r.tensor, r.offset + r.nbytes, row):
             raise ExecutorError(f"poison range {r} does not lie inside tensor {r.tensor!r} of graph {graph.name!r}")
     return out
