@@ -29,6 +29,8 @@ def align_up(x, a: int):
     return -(-x // a) * a
 
 
+#: the largest alignment a ``BufferProblem`` takes (``_check_fields``): offsets are int64
+MAX_ALIGNMENT = 1 << 48
 #: ``BufferProblem.conflict_csr`` keeps its arrays on the problem up to this many conflicting pairs (16 MiB, as much
 #: as the pairs themselves, which ``conflict_pairs`` keeps; the most ``auto``'s wide skyline walks take, one walk each)
 CSR_CACHE_PAIRS = 1 << 20
@@ -912,7 +914,7 @@ def _check_fields(p: BufferProblem) -> None:
         return as_int(v) is not None
 
     a = as_int(p.alignment)
-    if a is None or a <= 0 or a & (a - 1) or a > 1 << 48:
+    if a is None or a <= 0 or a & (a - 1) or a > MAX_ALIGNMENT:
         raise SolverError(f"buffer problem: alignment {short_repr(p.alignment)} is not a power of two up to 2**48")
     object.__setattr__(p, "alignment", a)
     bad = np.flatnonzero(p.lower > p.upper)

@@ -29,7 +29,7 @@ from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
-from ..problem import BufferProblem, Solution, interval_lower_bound
+from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import overlap
 from ..solvers.unread import warn_unread
@@ -42,8 +42,6 @@ REQUIRED = ("id", "lower", "upper", "size")
 ALIASES = {"start": "lower", "begin": "lower", "end": "upper", "buffer": "id", "buffer_id": "id"}
 #: minimalloc's optional ``alignment`` column: each buffer's offsets are a multiple of it (``Buffer.alignment``)
 ALIGNMENT = "alignment"
-#: the largest alignment a ``BufferProblem`` takes (``problem._check_fields``)
-MAX_ALIGNMENT = 1 << 48
 #: minimalloc's optional ``gaps`` column: time spans ``a-b`` (space-separated) within a buffer's lifetime where it is
 #: inactive, holding none of its bytes (``Buffer.gaps``; a gap ``a-b@x:y``, holding bytes ``x..y`` of it, is refused)
 GAPS = "gaps"
@@ -315,7 +313,7 @@ def _table(text: str, path: str) -> CsvTable:
     except csv.Error as exc:   # ("field larger than field limit": a quote left open on the row's first line)
         raise InputFormatError(f"{path}: line {end + 1}: {exc}{_runs_on(end + 1, reader.line_num)}") from None
     alignment = aligned[0] if aligned else 1
-    if alignment > 1 and sum(-(-v // alignment) * alignment for v in nums["size"]) >= MAX_VALUE:
+    if alignment > 1 and sum(align_up(v, alignment) for v in nums["size"]) >= MAX_VALUE:
         raise InputFormatError(f"{path}: column {ALIGNMENT!r}: the sizes rounded up to the alignment {alignment} add "
                                "up to 2**63 or more, over the limit of every offset")
     return CsvTable(path=path, header=tuple(header), rows=tuple(rows), ids=tuple(ids),
