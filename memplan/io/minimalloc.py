@@ -31,7 +31,7 @@ from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
-from ..solvers.check import overlap
+from ..solvers.check import interval_collision
 from ..solvers.unread import warn_unread
 from ..values import by_value
 
@@ -135,10 +135,7 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
     table whose lifetimes all overlap, one gap made that O(n^2) in memory (6,000 rows: 10 s and 700 MB to read a
     problem the interval sweep plans in 0.1 s), where the pairs a gap frees are few."""
     n = len(table.lower)
-    spans = [_live(table, i) for i in range(n)]
-    owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
-    seg_a = np.array([a for sp in spans for a, _ in sp], dtype=np.int64)
-    seg_b = np.array([b for sp in spans for _, b in sp], dtype=np.int64)
+    owner, seg_a, seg_b = _segments(table)
     # (sorted by start, each search a window: a span or lifetime meeting [a, b) starts before b and after a less the
     # longest one)
     o = np.argsort(seg_a, kind="stable")
@@ -153,7 +150,7 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
     firsts, seconds, count = [], [], 0
     for i in gapped:
         hit = []
-        for a, b in spans[i]:
+        for a, b in _live(table, i):
             lo, hi = np.searchsorted(seg_a, a - seg_len, "right"), np.searchsorted(seg_a, b, "left")
             hit.append(owner[lo:hi][seg_b[lo:hi] > a])
         hit = np.concatenate(hit) if hit else owner[:0]
@@ -177,11 +174,27 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
 
 def _gap_bound(table: CsvTable) -> int:
     """The most bytes live out of every gap at one time step: buffers live together there conflict pairwise."""
-    spans = [(s, a, b) for i, s in enumerate(table.sizes.tolist()) for a, b in _live(table, i)]
-    if not spans:
-        return 0
-    s, a, b = (np.asarray(x, dtype=np.int64) for x in zip(*spans))
-    return interval_lower_bound(s, a, b)
+    owner, a, b = _segments(table)
+    return interval_lower_bound(table.sizes[owner], a, b)
+
+
+def _segments(table: CsvTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every live span of every buffer (``_live``) as int64 arrays: its buffer, its start and its end."""
+    spans = [_live(table, i) for i in range(len(table.lower))]
+    owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
+    return (owner, np.array([a for sp in spans for a, _ in sp], dtype=np.int64),
+            np.array([b for sp in spans for _, b in sp], dtype=np.int64))
+
+
+def _clash(table: CsvTable, off: np.ndarray) -> tuple[int, int] | None:
+    """Two buffers of ``table`` live at one time step (out of their gaps) whose bytes at ``off`` overlap, or None: the
+    interval sweep of the live spans (``_segments``), each at its buffer's offset. Why not ``check.overlap`` of the
+    table's problem: gaps make it a problem of compatible pairs, checked pairwise up to ``PAIRWISE_LIMIT`` buffers and
+    not at all past it, so a table of 5,001 rows, one with a gap, was written (and its solver's packing taken) with
+    buffers live at one time at one offset."""
+    owner, a, b = _segments(table)
+    clash = interval_collision(table.sizes[owner], a, b, off[owner])
+    return None if clash is None else (int(owner[clash[0]]), int(owner[clash[1]]))
 
 
 @named_options
@@ -488,11 +501,11 @@ def format_csv(table: CsvTable, offsets: np.ndarray) -> str:
                                f"{type(table).__name__}")
     _check_reserved_case(table.header, table.path)   # (a table built by hand: parse_csv refuses these already)
     off = _offsets(table, offsets)
-    problem = table.problem()
-    clash = overlap(problem, off)
+    table.problem()   # (its checks of a table built by hand: arrays of one length, its gaps)
+    clash = _clash(table, off)
     if clash is not None:
         a, b = clash
-        raise SolverError(f"{table.path}: offsets overlap buffers {problem.name(a)!r} and {problem.name(b)!r}, "
+        raise SolverError(f"{table.path}: offsets overlap buffers {table.ids[a]!r} and {table.ids[b]!r}, "
                           "which are live at the same time: no packing")
     if table.alignment > 1 and (off % table.alignment).any():
         i = int(np.flatnonzero(off % table.alignment)[0])
@@ -579,4 +592,8 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
         if isinstance(exc, OverCapacity):   # (its best packing kept: a caller may still report it)
             raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
+    clash = _clash(table, np.asarray(sol.offsets, dtype=np.int64)) if table.gaps is not None else None
+    if clash is not None:   # (``check_solution`` checks a problem of gaps pairwise, up to PAIRWISE_LIMIT buffers)
+        raise SolverError(f"{table.path}: solver {sol.solver!r} overlapped buffers {table.ids[clash[0]]!r} and "
+                          f"{table.ids[clash[1]]!r}, which are live at the same time (a solver bug)")
     return sol   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)

@@ -65,19 +65,21 @@ def overlap(problem: BufferProblem, off: np.ndarray) -> tuple[int, int] | None:
     """Two conflicting buffers whose bytes ``off`` overlaps, or None: by a sweep for interval problems, pairwise
     for general ones up to ``PAIRWISE_LIMIT`` buffers (None above it: ``memplan.verify`` checks graph plans)."""
     if problem.is_interval:
-        return _interval_collision(problem, off)
+        return interval_collision(problem.sizes, problem.lower, problem.upper, off)
     return find_collision(problem, off) if len(problem) <= PAIRWISE_LIMIT else None
 
 
-def _interval_collision(problem: BufferProblem, off: np.ndarray) -> tuple[int, int] | None:
-    """Two time-overlapping buffers whose bytes overlap, by one sweep over time (O(n log n) searches).
+def interval_collision(sizes: np.ndarray, lower: np.ndarray, upper: np.ndarray, off: np.ndarray
+                       ) -> tuple[int, int] | None:
+    """Two time-overlapping buffers (``sizes`` live over ``[lower, upper)``, int64 arrays) whose bytes at ``off``
+    overlap, by one sweep over time (O(n log n) searches); of arrays, not a problem, for the live spans of a minimalloc
+    CSV's buffers (``io.minimalloc._clash``), whose sizes counted once a span may pass a problem's limit.
 
     The live buffers never overlap each other (else the sweep has already stopped), so a new buffer
     can only collide with its neighbours in offset order, and no two share an offset. Their offsets
     are a ``SortedList``: a plain sorted list moved every later offset on each insert and delete,
     quadratic when most buffers are live at once (100,000 inputs and outputs: 23 s of a 48 s plan).
     """
-    sizes, lower, upper = problem.sizes, problem.lower, problem.upper
     live = np.flatnonzero((sizes > 0) & (upper > lower))
     if len(live) < 2:
         return None
