@@ -227,15 +227,16 @@ def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch
 
 
 def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgmma: bool) -> list[Launch]:
-    """A MUL_MAT whose output the plan puts over an input (an in-place pair, at the same address too): every
+    """A MUL_MAT whose output the plan puts over an input (an in-place pair, at the same address too, or a view of the
+    input's root: ``ops.over_inputs``): every
     product kernel writes rows of y while other blocks still read x (or the cache), so each such input is
     copied to scratch first and the product reads the copy (built again over the copy's address: y may start
     where x does, so no argument can be swapped by value). Every input y overlaps, not only its in-place partner:
     another view of the partner's root dies here too, so the plan may put y over it."""
     node = graph.nodes[ni]
     y = node.outputs[0]
-    inplace = y in over_inputs(graph, node)
-    staged = [i for i in node.inputs if inplace and _overlaps(graph, addr, y, i)]
+    over = y in over_inputs(graph, node)
+    staged = [i for i in node.inputs if over and _overlaps(graph, addr, y, i)]
     if not staged:
         return node_launches(graph, addr, ni, num_sms, wgmma)
     bufs, copies = {}, []
