@@ -60,6 +60,12 @@ def check_text_output(label: str, path: object, what: str, suffix: str = ".json"
                            f"*{suffix}){hint}")
 
 
+def after_dashes(option: str) -> str:
+    """What to say of one of a command's own options given after ``--``, which ends the options (argparse then reads it
+    as a file name, or a required option as missing): the one wording of the parser's and ``cli._nearest_option``'s."""
+    return f"{option} comes after '--', which ends the options: give it before the '--'"
+
+
 def print_error(message: str, who: str = "memplan", stream=None) -> None:
     """``memplan: error: ...`` (``who``: the command) on stderr (or ``stream``) as one line, whatever the message (a
     library's exception text from deep inside, an id or a path from the input) contains: what is not printable is
@@ -245,8 +251,7 @@ class OneLineParser(argparse.ArgumentParser):
                 missing = {n for part in message.partition(": ")[2].split(", ") for n in part.split("/")}
                 after = next((t.partition("=")[0] for t in argv[k + 1:]
                               if t.partition("=")[0] in known and t.partition("=")[0] in missing), None)
-                return (f"; {after} comes after '--', which ends the options: give it before the '--'" if after
-                        else "")
+                return f"; {after_dashes(after)}" if after else ""
             name = token.partition("=")[0]
             if not name.startswith("-") or name == "-" or re.fullmatch(r"-[0-9.].*", name):
                 continue

@@ -1029,7 +1029,7 @@ def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended
         name = token.partition("=")[0]
         if name in own:   # (after '--': "unrecognized arguments: --streams (did you mean --streams?)")
             if ended:
-                return f" ({name} comes after '--', which ends the options: give it before the '--')"
+                return f" ({argtypes.after_dashes(name)})"
             continue
         if not name.startswith("--"):
             continue
