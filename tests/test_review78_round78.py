@@ -4,6 +4,11 @@
    checks pairwise up to ``PAIRWISE_LIMIT`` (5,000) buffers and not at all past it: ``format_csv`` wrote a table of
    5,001 rows, one with a gap, with buffers live at one time at one offset as a solution, and ``solve_table`` took
    any packing of such a table. Both now check the buffers' live spans by the interval sweep, at any size.
+2. A ``Loop`` that runs no iteration makes each scan output empty, of the element shape its body's nodes compute
+   (onnxruntime optimized; [0] not), never the one its body declares where that differs; round 77 planned the
+   declared shape, unchecked, so a body declaring [4] but computing [2, 3] had what a ``Shape`` of the output sizes
+   planned 4 floats where onnxruntime writes 6. Such a contradiction is now refused naming the Loop, the output and
+   both shapes.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from needs import need
 
 import memplan.io.minimalloc as mm
-from memplan.errors import SolverError
+from memplan.errors import GraphError, SolverError
 
 
 def _gapped_table(n: int) -> mm.CsvTable:
@@ -46,3 +52,48 @@ def test_solve_table_refuses_a_solvers_overlapping_packing_of_a_gapped_table(mon
     monkeypatch.setattr(mm, "solve", overlapping)
     with pytest.raises(SolverError, match="solver 'search' overlapped buffers 'b0' and 'g'.*a solver bug"):
         mm.solve_table(table)
+
+
+def _empty_scan_model(declared: list[int]):
+    """A Loop of trip count 0 whose body scans a ConstantOfShape([2, 3]) declared ``declared``; after it, a
+    ConstantOfShape of the scan output's element shape (``Shape`` less its first entry): 6 floats by onnxruntime."""
+    onnx = need("onnx")
+    from onnx import TensorProto as T
+    from onnx import helper
+    from onnx import numpy_helper as nh
+
+    V = helper.make_tensor_value_info
+    fill = helper.make_tensor("v", T.FLOAT, [1], [1.0])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Identity", ["x"], ["x_out"]),
+         helper.make_node("ConstantOfShape", ["shp"], ["s"], value=fill)], "body",
+        [V("i", T.INT64, []), V("c", T.BOOL, []), V("x", T.FLOAT, [2])],
+        [V("c_out", T.BOOL, []), V("x_out", T.FLOAT, [2]), V("s", T.FLOAT, declared)],
+        [nh.from_array(np.array([2, 3], np.int64), "shp")])
+    nodes = [helper.make_node("Loop", ["M", "C", "x0"], ["xf", "scan"], name="loop0", body=body),
+             helper.make_node("Shape", ["scan"], ["sh"]), helper.make_node("Slice", ["sh", "one", "big"], ["es"]),
+             helper.make_node("ConstantOfShape", ["es"], ["z"], value=fill)]
+    inits = [nh.from_array(np.array(0, np.int64), "M"), nh.from_array(np.array(True), "C"),
+             nh.from_array(np.array([1], np.int64), "one"), nh.from_array(np.array([9], np.int64), "big")]
+    g = helper.make_graph(nodes, "g", [V("x0", T.FLOAT, [2])], [V("xf", T.FLOAT, None), V("z", T.FLOAT, None)], inits)
+    return onnx, helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_a_zero_iteration_loops_scan_output_declared_otherwise_than_its_body_computes_is_refused(tmp_path):
+    from onnx_oracle import ort_run, ort_shapes
+
+    from memplan.importers.onnx import import_onnx
+
+    onnx, model = _empty_scan_model([2, 3])
+    feeds = {"x0": np.ones(2, np.float32)}
+    assert ort_shapes(model, feeds)["z"] == (2, 3)
+    onnx.save(model, tmp_path / "same.onnx")
+    assert import_onnx(str(tmp_path / "same.onnx")).tensor("z").size == 24   # (as onnxruntime writes)
+    onnx, model = _empty_scan_model([4])
+    # (onnxruntime's empty output: the computed element shape where its optimizations run, [0] where they do not)
+    assert ort_run(model, feeds, optimized=True)["z"].shape == (2, 3) and ort_shapes(model, feeds)["z"] == ()
+    onnx.save(model, tmp_path / "other.onnx")
+    with pytest.raises(GraphError, match=r"node 'loop0' \(Loop\): it runs no iteration \(trip count 0\): its body "
+                                         r"declares scan output #0 'scan' \(body output 's'\) of element shape \[4\], "
+                                         r"but its nodes compute \[2, 3\]"):
+        import_onnx(str(tmp_path / "other.onnx"))
