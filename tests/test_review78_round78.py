@@ -8,7 +8,8 @@
    (onnxruntime optimized; [0] not), never the one its body declares where that differs; round 77 planned the
    declared shape, unchecked, so a body declaring [4] but computing [2, 3] had what a ``Shape`` of the output sizes
    planned 4 floats where onnxruntime writes 6. Such a contradiction is now refused naming the Loop, the output and
-   both shapes.
+   both shapes; so is a body declaring another element type than its nodes compute, which onnxruntime refuses to
+   load ("Type Error") and round 77 planned.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def test_solve_table_refuses_a_solvers_overlapping_packing_of_a_gapped_table(mon
         mm.solve_table(table)
 
 
-def _empty_scan_model(declared: list[int]):
-    """A Loop of trip count 0 whose body scans a ConstantOfShape([2, 3]) declared ``declared``; after it, a
-    ConstantOfShape of the scan output's element shape (``Shape`` less its first entry): 6 floats by onnxruntime."""
+def _empty_scan_model(declared: list[int], elem: int = 1):
+    """A Loop of trip count 0 whose body scans a float ConstantOfShape([2, 3]) declared ``declared`` of element type
+    ``elem`` (1: float); after it, a ConstantOfShape of the scan output's element shape (``Shape`` less its first
+    entry): 6 floats by onnxruntime."""
     onnx = need("onnx")
     from onnx import TensorProto as T
     from onnx import helper
@@ -68,7 +70,7 @@ def _empty_scan_model(declared: list[int]):
         [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Identity", ["x"], ["x_out"]),
          helper.make_node("ConstantOfShape", ["shp"], ["s"], value=fill)], "body",
         [V("i", T.INT64, []), V("c", T.BOOL, []), V("x", T.FLOAT, [2])],
-        [V("c_out", T.BOOL, []), V("x_out", T.FLOAT, [2]), V("s", T.FLOAT, declared)],
+        [V("c_out", T.BOOL, []), V("x_out", T.FLOAT, [2]), V("s", elem, declared)],
         [nh.from_array(np.array([2, 3], np.int64), "shp")])
     nodes = [helper.make_node("Loop", ["M", "C", "x0"], ["xf", "scan"], name="loop0", body=body),
              helper.make_node("Shape", ["scan"], ["sh"]), helper.make_node("Slice", ["sh", "one", "big"], ["es"]),
@@ -97,3 +99,17 @@ def test_a_zero_iteration_loops_scan_output_declared_otherwise_than_its_body_com
                                          r"declares scan output #0 'scan' \(body output 's'\) of element shape \[4\], "
                                          r"but its nodes compute \[2, 3\]"):
         import_onnx(str(tmp_path / "other.onnx"))
+
+
+def test_a_zero_iteration_loops_scan_output_typed_otherwise_than_its_body_computes_is_refused(tmp_path):
+    from onnx_oracle import ort_run
+
+    from memplan.importers.onnx import import_onnx
+
+    onnx, model = _empty_scan_model([2, 3], elem=3)   # (int8 declared, float computed)
+    with pytest.raises(Exception, match="Type Error"):
+        ort_run(model, {"x0": np.ones(2, np.float32)})
+    onnx.save(model, tmp_path / "typed.onnx")
+    with pytest.raises(GraphError, match=r"declares scan output #0 'scan' \(body output 's'\) tensor\(int8\), but its "
+                                         r"nodes compute tensor\(float\): onnxruntime refuses to load the model"):
+        import_onnx(str(tmp_path / "typed.onnx"))

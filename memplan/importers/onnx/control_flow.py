@@ -239,15 +239,15 @@ def _count_nodes(onnx, g, main) -> int:
     return total
 
 
-def _computed_dims(onnx, model, body, k: int) -> list[int] | None:
-    """The fixed shape ONNX's inference gives output ``k`` of subgraph ``body`` of ``model`` from the body's own nodes,
-    its declared shape set aside; None where it gives no fixed one (a value of the graph around, whose type the body
-    alone does not know, decides it, or inference fails). What onnxruntime's empty scan output of a Loop that runs no
-    iteration takes (``_Expander.empty_scan``)."""
+def _computed_type(onnx, model, body, k: int):
+    """The type ONNX's inference gives output ``k`` of subgraph ``body`` of ``model`` from the body's own nodes, its
+    declared type set aside (a ``TypeProto``), or None where inference fails; a value of the graph around, whose type
+    the body alone does not know, leaves what it decides open. What onnxruntime's empty scan output of a Loop that runs
+    no iteration takes, or refuses (``_Expander.empty_scan``)."""
     g = onnx.GraphProto()
     g.CopyFrom(body)
     name = g.output[k].name
-    g.output[k].type.tensor_type.ClearField("shape")
+    g.output[k].ClearField("type")
     kept = [vi for vi in g.value_info if vi.name != name]
     del g.value_info[:]
     g.value_info.extend(kept)
@@ -255,13 +255,9 @@ def _computed_dims(onnx, model, body, k: int) -> list[int] | None:
     alone = onnx.helper.make_model(g, opset_imports=model.opset_import, ir_version=model.ir_version)
     alone.functions.extend(model.functions)
     try:
-        out = next(vi for vi in onnx.shape_inference.infer_shapes(alone).graph.output if vi.name == name)
+        return next(vi for vi in onnx.shape_inference.infer_shapes(alone).graph.output if vi.name == name).type
     except Exception:  # noqa: BLE001 - no inference: the declaration stands
         return None
-    tt = out.type.tensor_type if out.type.HasField("tensor_type") else None
-    if tt is None or not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
-        return None
-    return [d.dim_value for d in tt.shape.dim]
 
 
 class _Expander:
@@ -649,8 +645,9 @@ class _Expander:
         """Scan output ``j`` of a ``Loop`` that runs no iteration: an empty tensor, of shape [0, *the element shape
         its body declares for it] and the body's element type, as onnxruntime returns it (round 76: it was refused).
         Refused, naming the output, where the body declares no fixed shape for it: the element shape is then the
-        body's inference, a run that never happens here; and where the body's nodes compute another fixed shape than
-        it declares (``_computed_dims``): onnxruntime's empty output then has another shape, which its graph
+        body's inference, a run that never happens here; where the body's nodes compute another element type than it
+        declares (``_computed_type``), which onnxruntime refuses as it loads the model; and where they compute another
+        fixed shape: onnxruntime's empty output then has another shape, which its graph
         optimizations decide (a body declaring [4] and computing [2, 3]: [0, 2, 3] optimized, [0] not), and what a
         ``Shape`` of it sizes was planned 4 elements where onnxruntime writes 6 (or none)."""
         target = n.output[carried + j]
@@ -663,12 +660,19 @@ class _Expander:
                              f"output #{j} {target!r} (body output {vi.name!r}): its shape is then the body's, which "
                              "never runs (not supported; declare the body output's shape)")
         declared = [d.dim_value for d in tt.shape.dim]
-        computed = _computed_dims(self.onnx, self.model, body, 1 + carried + j)
-        if computed is not None and computed != declared:
-            raise GraphError(f"{no_run}: its body declares scan output #{j} {target!r} (body output {vi.name!r}) of "
-                             f"element shape {declared}, but its nodes compute {computed}: onnxruntime's empty output "
-                             "then has another shape than the declared one, which its graph optimizations decide "
-                             "(declare the shape the body computes)")
+        said = f"{no_run}: its body declares scan output #{j} {target!r} (body output {vi.name!r})"
+        computed = _computed_type(self.onnx, self.model, body, 1 + carried + j)
+        ct = computed.tensor_type if computed is not None and computed.HasField("tensor_type") else None
+        if ct is not None and ct.elem_type and ct.elem_type != tt.elem_type:
+            raise GraphError(f"{said} {self.declared(vi)}, but its nodes compute "
+                             f"{_known_type(self.onnx, computed)}: onnxruntime refuses to load the model (\"Type "
+                             "Error\")")
+        fixed = ct is not None and ct.HasField("shape") and all(d.HasField("dim_value") for d in ct.shape.dim)
+        dims = [d.dim_value for d in ct.shape.dim] if fixed else None
+        if fixed and dims != declared:
+            raise GraphError(f"{said} of element shape {declared}, but its nodes compute {dims}: onnxruntime's empty "
+                             "output then has another shape than the declared one, which its graph optimizations "
+                             "decide (declare the shape the body computes)")
         empty = self.onnx.TensorProto()
         empty.name = self.fresh(f"{n.name}/scan_{j}/empty")
         empty.data_type = tt.elem_type
