@@ -340,6 +340,7 @@ def _read_tables(paths: list[str], only) -> list:
 
 
 def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> list[dict]:
+    from ..io.minimalloc import check_packing
     from ..solvers import Objective, OverCapacity, SolveOptions, solve
     from ..solvers.check import InvalidPacking
 
@@ -356,14 +357,16 @@ def _minimalloc_rows(tables: list, solvers: list[str], time_limit: float) -> lis
             objective = Objective.FIT if fit else Objective.MINIMIZE
             t0, c0 = time.perf_counter(), time.process_time()
             try:
-                sol = solve(problem, s, SolveOptions(time_limit=time_limit if s in EXACT else None,
-                                                     objective=objective))
+                try:
+                    sol = solve(problem, s, SolveOptions(time_limit=time_limit if s in EXACT else None,
+                                                         objective=objective))
+                except OverCapacity as exc:   # nothing within the capacity: the row reports the best arena, unfitting
+                    sol = exc.best
+                check_packing(table, sol)   # (a table's gaps past PAIRWISE_LIMIT buffers: what solve left unchecked)
             except InvalidPacking:  # a solver bug: an invalid packing (a solver's refusal is a row as below)
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, "INVALID", time.perf_counter() - t0, capacity=capacity, verified=False))
                 continue
-            except OverCapacity as exc:   # nothing within the capacity: the row reports the best arena, unfitting
-                sol = exc.best
             except Exception as exc:  # a benchmark row, not a crash: record why
                 _emit(rows, _row("minimalloc", name, len(table.ids), 1, label, None, problem.lower_bound,
                                  None, type(exc).__name__, time.perf_counter() - t0, capacity=capacity,

@@ -31,7 +31,7 @@ from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
-from ..solvers.check import interval_collision
+from ..solvers.check import InvalidPacking, interval_collision
 from ..solvers.unread import warn_unread
 from ..values import by_value
 
@@ -590,10 +590,18 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
         if from_callback(exc):   # the caller's progress callback raised it: passed on as it is
             raise
         if isinstance(exc, OverCapacity):   # (its best packing kept: a caller may still report it)
+            check_packing(table, exc.best)
             raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
+    check_packing(table, sol)
+    return sol
+
+
+def check_packing(table: CsvTable, sol: Solution) -> None:
+    """InvalidPacking naming two buffers of ``table`` live at one time that ``sol``, a solver's packing of
+    ``table.problem()``, puts over each other: what ``check_solution`` leaves unchecked of a table with gaps past
+    ``PAIRWISE_LIMIT`` buffers (its problem is one of compatible pairs, checked pairwise up to that many)."""
     clash = _clash(table, np.asarray(sol.offsets, dtype=np.int64)) if table.gaps is not None else None
-    if clash is not None:   # (``check_solution`` checks a problem of gaps pairwise, up to PAIRWISE_LIMIT buffers)
-        raise SolverError(f"{table.path}: solver {sol.solver!r} overlapped buffers {table.ids[clash[0]]!r} and "
-                          f"{table.ids[clash[1]]!r}, which are live at the same time (a solver bug)")
-    return sol   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)
+    if clash is not None:
+        raise InvalidPacking(f"{table.path}: solver {sol.solver!r} overlapped buffers {table.ids[clash[0]]!r} and "
+                             f"{table.ids[clash[1]]!r}, which are live at the same time (a solver bug)")   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)
