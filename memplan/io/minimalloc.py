@@ -131,9 +131,9 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
     """The pairs of buffers whose lifetimes overlap, one of them with gaps, that are never both live out of a gap;
     InputFormatError naming the file past ``MAX_GAP_PAIRS`` of them. For each buffer with gaps, one vectorised pass
     over the live spans near its own (a window of them sorted by start): those that meet one of its own live spans
-    conflict with it, the others whose lifetimes overlap its lifetime may share its bytes. Why not a sweep of every pair of overlapping lifetimes: on a
-    table whose lifetimes all overlap, one gap made that O(n^2) in memory (6,000 rows: 10 s and 700 MB to read a
-    problem the interval sweep plans in 0.1 s), where the pairs a gap frees are few."""
+    conflict with it, the others whose lifetimes overlap its lifetime may share its bytes. Why not a sweep of every
+    pair of overlapping lifetimes: on a table whose lifetimes all overlap, one gap made that O(n^2) in memory (6,000
+    rows: 10 s and 700 MB to read a problem the interval sweep plans in 0.1 s), where the pairs a gap frees are few."""
     n = len(table.lower)
     owner, seg_a, seg_b = _segments(table)
     # (sorted by start, each search a window: a span or lifetime meeting [a, b) starts before b and after a less the
