@@ -110,7 +110,7 @@ def test_a_view_access_is_an_access_of_its_root(last):
 @pytest.mark.parametrize("offsets", [[0, 1], [1, 0]], ids=["after", "before"])
 def test_check_solution_refuses_a_one_byte_overlap_of_live_buffers(offsets):
     """Two buffers live at once overlapping by one byte: the interval sweep must see it whichever of them
-    it meets first. (Mutants: ``>`` / ``<`` in ``_interval_collision`` off by one byte; the random sweep
+    it meets first. (Mutants: ``>`` / ``<`` in ``interval_collision`` off by one byte; the random sweep
     test in test_solver_budgets missed the first and caught the second only by chance.)"""
     def problem(lower, upper):
         return BufferProblem(sizes=np.array([2, 2]), lower=np.array(lower), upper=np.array(upper))

@@ -1,6 +1,6 @@
 """The solvers' overlap check keeps the live offsets in a ``sortedcontainers`` SortedList.
 
-``check._interval_collision`` kept them in a sorted Python list: each ``list.insert`` / ``del`` in the middle
+``check.interval_collision`` kept them in a sorted Python list: each ``list.insert`` / ``del`` in the middle
 moved every later entry, quadratic when most buffers are live at once (``scale.io_graph``: an input and an
 output per node; 23 s of a 48 s plan at 100,000 nodes). Timing is never tested; instead these count the
 work: every insert lands in a SortedList whose sublists (what one insert shifts) stay within
