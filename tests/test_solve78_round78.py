@@ -6,10 +6,14 @@ here count that work rather than time it, so they hold on any machine and load.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from memplan.problem import BufferProblem
 from memplan.solvers import SearchParams, SolveOptions, search, solve
+from memplan.solvers.exact_pairs import shifted_pairs
 
 # 18 buffers (alignment 8) with 15 in-place pairs: the search's plan at ``time_limit=0.01`` overlaps pairs off their
 # inputs where no move puts them right, so ``solvers._solve`` solves the problem again with those pairs apart
@@ -22,9 +26,10 @@ INPLACE_RESOLVED = dict(
 )
 
 
-def _inplace_problem(spec: dict) -> BufferProblem:
+def _inplace_problem(spec: dict, alignment: int = 8) -> BufferProblem:
+    """``spec``'s buffers, each in-place pair also ``compatible`` (as ``lifetimes`` makes them)."""
     return BufferProblem(sizes=np.array(spec["sizes"]), lower=np.array(spec["lower"]), upper=np.array(spec["upper"]),
-                         alignment=8, inplace=spec["inplace"],
+                         alignment=alignment, inplace=spec["inplace"],
                          compatible=frozenset((min(p), max(p)) for p in spec["inplace"]))
 
 
@@ -55,5 +60,44 @@ def test_search_solved_again_with_in_place_pairs_apart_keeps_one_time_limit(monk
     sol = solve(p, "search", SolveOptions(time_limit=limit))
     assert len(works) >= 1 and sum(works) <= budget, (works, budget)
     assert sol.arena >= int(p.lower_bound or 0)
-    from memplan.solvers.exact_pairs import shifted_pairs
     assert shifted_pairs(p, sol.offsets) == []
+
+
+def test_a_round_left_less_than_a_unit_of_work_is_not_searched():
+    """Rounds that spent 360 and then 240 of ``time_limit=0.05``'s 600 units left 0.05 - 0.03 - 0.02 = 3.5e-18 s in
+    floats, and the next round ran with that as its limit: a search of no work, whose refusal of a capacity read
+    "within a work budget of 3.46945e-18s". Less than a unit of work left is none (the default solve's plan instead)."""
+    from memplan.problem import Solution
+    from memplan.solvers import _budget_left
+
+    p = _inplace_problem(INPLACE_RESOLVED)
+
+    def spent(units: int) -> Solution:
+        return Solution(np.zeros(len(p), dtype=np.int64), 0, "search", info={"work": units})
+
+    left = _budget_left(p, "search", SolveOptions(time_limit=0.05), spent(360))
+    assert left.time_limit == pytest.approx(0.02)
+    assert _budget_left(p, "search", left, spent(240)) is None
+
+
+# 12 in-place pairs (alignment 1): ``auto`` packs them in 426 B, every pair exact or apart; the search's plan shifts a
+# pair no move puts right, and solved again with it apart, that stricter problem has no packing within 426 B
+INPLACE_CAPACITY = dict(
+    sizes=[192, 15, 24, 0, 192, 15, 24, 24, 300, 300, 15, 3],
+    lower=[2, 6, 2, 1, 2, 6, 4, 0, 0, 5, 3, 4],
+    upper=[6, 9, 7, 2, 4, 10, 7, 0, 0, 10, 8, 7],
+    inplace=((1, 0), (3, 0), (9, 0), (1, 8), (6, 2), (9, 2), (4, 11), (6, 9), (7, 8), (10, 7), (7, 11), (9, 10)),
+)
+
+
+def test_search_never_refuses_a_capacity_that_an_in_place_plan_fits():
+    """``search`` at the capacity of ``auto``'s own plan (426 B, its in-place pairs exact) raised OverCapacity "none
+    exists; best arena 534, lower bound 492": the bound its second solve proved with a shifted pair apart, a problem
+    stricter than the one asked (the contract lets the pair share). It fits now, and a bound of the stricter problem
+    is never claimed for the problem (``exact_pairs.contract_claim``)."""
+    p = _inplace_problem(INPLACE_CAPACITY, alignment=1)
+    witness = solve(p, "auto")
+    assert witness.arena == 426 and shifted_pairs(p, witness.offsets) == []
+    sol = solve(replace(p, capacity=426), "search", SolveOptions(time_limit=0.05))
+    assert sol.arena <= 426 and shifted_pairs(p, sol.offsets) == []
+    assert sol.lower_bound <= int(p.lower_bound or 0) and int(sol.info.get("bound", 0)) <= 426

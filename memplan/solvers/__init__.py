@@ -116,7 +116,7 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
             sol = default_plan(strict, options)
         else:
             opts = _starts_of(problem, strict, left) if strict is not problem else left
-            sol = run(strict, opts, proven=proven) if proven else run(strict, opts)
+            sol = _round(run, strict, opts, proven, stricter=strict is not problem)
         check_solution(strict, sol)
         shifted = shifted_pairs(strict, sol.offsets) if exact else []
         if not shifted:
@@ -141,20 +141,37 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     return sol
 
 
+def _round(run: Solver, strict: BufferProblem, options: SolveOptions, proven: int, *, stricter: bool) -> Solution:
+    """``run``'s solution of ``strict``; where ``strict`` is the problem made stricter (``stricter``: in-place pairs
+    apart, ``exact_pairs``) and ``run`` refused its capacity (``OverCapacity``: the search's capacity is a hard cap),
+    its best packing instead, which ``_solve`` weighs against the default's plan and checks against the capacity of
+    the problem itself. Why: the refusal's "none exists" and bound were the stricter problem's: an in-place problem
+    whose default plan fits 724 B was refused at capacity 724 ("none exists; ... lower bound 732"), the search's
+    first plan having shifted a pair and its second solve, with the pair apart, proved 732 of that problem alone."""
+    try:
+        return run(strict, options, proven=proven) if proven else run(strict, options)
+    except OverCapacity as exc:
+        if not stricter or exc.best is None:
+            raise
+        return exc.best
+
+
 def _budget_left(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> SolveOptions | None:
     """``options`` with the time limit ``sol`` (``solver``'s solve of ``problem`` with them) left, for ``_solve``'s
     next round; None where it left none. Why: each round of the same problem (its shifted in-place pairs apart) ran
     with the caller's whole limit, so ``solve(p, "search", SolveOptions(time_limit=0.05))`` searched 1,200 work units
     of the limit's 600 where two rounds spent theirs (a round per pair set apart: up to that many times the limit).
     ``search`` counts its work (``search.spent_seconds``); ``cpsat`` and ``auto`` keep theirs per round, as before.
-    None also where what is left would not cover the next round's setup (``search.search_seconds``): that round
-    would return its start unsearched, warning that a limit the caller never gave had no effect."""
+    None also where what is left would not cover the next round's setup and one unit of work (``search.search_seconds``):
+    that round would search nothing, warning that a limit the caller never gave (``3.5e-18`` s: 0.05 less 600 units'
+    worth) had no effect, or refusing a capacity "within a work budget" of it."""
     if solver != "search":
         return options
     from .search import search_seconds, spent_seconds
 
     rest = work_seconds(solver, options) - spent_seconds(problem, options, sol)
-    return replace(options, time_limit=rest) if search_seconds(problem, rest) > 0 else None
+    units = search_seconds(problem, rest) * options.search.nodes_per_second
+    return replace(options, time_limit=rest) if units >= 1 else None
 
 
 def _in_place_default(problem: BufferProblem, solver: str, options: SolveOptions) -> Solution | None:
