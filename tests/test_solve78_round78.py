@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from memplan.problem import BufferProblem
-from memplan.solvers import SearchParams, SolveOptions, search, solve
+from memplan.solvers import Objective, SearchParams, SolveOptions, search, solve
 from memplan.solvers.exact_pairs import shifted_pairs
 
 # 18 buffers (alignment 8) with 15 in-place pairs: the search's plan at ``time_limit=0.01`` overlaps pairs off their
@@ -101,3 +101,28 @@ def test_search_never_refuses_a_capacity_that_an_in_place_plan_fits():
     sol = solve(replace(p, capacity=426), "search", SolveOptions(time_limit=0.05))
     assert sol.arena <= 426 and shifted_pairs(p, sol.offsets) == []
     assert sol.lower_bound <= int(p.lower_bound or 0) and int(sol.info.get("bound", 0)) <= 426
+
+
+# 18 buffers (alignment 8) with 15 pairs that may share bytes (``compatible``, no in-place entries): ``auto`` packs them
+# in 397 B, the heuristics in 440 B, its small search (``auto.polish``) the rest of the way
+POLISHED = dict(
+    sizes=[3, 3, 0, 5, 1, 0, 100, 100, 1, 5, 64, 5, 3, 3, 100, 64, 100, 256],
+    lower=[4, 2, 4, 3, 2, 5, 0, 1, 3, 1, 3, 6, 3, 5, 2, 1, 2, 6],
+    upper=[8, 6, 9, 5, 4, 7, 4, 4, 8, 5, 8, 6, 5, 7, 4, 6, 4, 8],
+    compatible=frozenset({(0, 1), (4, 10), (4, 16), (5, 11), (13, 17), (7, 10), (7, 16), (4, 12), (4, 15), (1, 13),
+                          (6, 10), (6, 16), (12, 15), (10, 12), (7, 8)}),
+)
+
+
+@pytest.mark.parametrize("objective", [Objective.MINIMIZE, Objective.FIT])
+def test_auto_fits_a_capacity_its_own_plan_fits(objective):
+    """``solve(p, "auto")`` packs 397 B; with ``capacity=397`` it raised OverCapacity "no packing within capacity 397
+    found by the auto heuristics; best arena 440": under a capacity its small search had the capacity as a hard cap, so
+    from heuristics above it the search had no start and spent its nodes on shots at the capacity alone. A capacity
+    never makes ``auto`` worse now: the same 397 B plan, whichever the objective."""
+    p = BufferProblem(sizes=np.array(POLISHED["sizes"]), lower=np.array(POLISHED["lower"]),
+                      upper=np.array(POLISHED["upper"]), alignment=8, compatible=POLISHED["compatible"])
+    free = solve(p, "auto")
+    assert free.arena == 397 and free.info["tried"]["greedy"] == 440
+    capped = solve(replace(p, capacity=397), "auto", SolveOptions(objective=objective))
+    assert capped.arena == 397 and capped.offsets.tolist() == free.offsets.tolist()
