@@ -145,9 +145,10 @@ def _round(run: Solver, strict: BufferProblem, options: SolveOptions, proven: in
     """``run``'s solution of ``strict``; where ``strict`` is the problem made stricter (``stricter``: in-place pairs
     apart, ``exact_pairs``) and ``run`` refused its capacity (``OverCapacity``: the search's capacity is a hard cap),
     its best packing instead, which ``_solve`` weighs against the default's plan and checks against the capacity of
-    the problem itself. Why: the refusal's "none exists" and bound were the stricter problem's: an in-place problem
-    whose default plan fits 724 B was refused at capacity 724 ("none exists; ... lower bound 732"), the search's
-    first plan having shifted a pair and its second solve, with the pair apart, proved 732 of that problem alone."""
+    the problem itself. Why: the refusal's "none exists" and bound were the stricter problem's: 12 buffers with in-place
+    pairs that ``auto`` packs in 426 B were refused at capacity 426 ("none exists; best arena 534, lower bound 492"),
+    the search's first plan having shifted a pair and its second solve, with the pair apart, proved 492 of that
+    problem alone."""
     try:
         return run(strict, options, proven=proven) if proven else run(strict, options)
     except OverCapacity as exc:

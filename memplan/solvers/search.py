@@ -233,8 +233,9 @@ def search_seconds(problem: BufferProblem, limit: float) -> float:
 
 def spent_seconds(problem: BufferProblem, options: SolveOptions, sol: Solution) -> float:
     """The seconds of ``options``' time limit that ``sol``, this solver's solve of ``problem``, spent: its setup as
-    counted in the limit (``search_seconds``) and the work units its budget took (``info["work"]``); 0 where it
-    searched under no budget of work (its start returned before any setup). Deterministic, as the budget is: for a
+    counted in the limit (``search_seconds``, whether or not it built its tables) and the work units its budget took
+    (``info["work"]``); 0 where it had no budget of work (``nodes``: no ``info["work"]``). Deterministic, as the budget
+    is: for a
     caller that solves again and must keep the one limit (``solvers._solve``'s rounds with in-place pairs apart)."""
     if "work" not in sol.info:
         return 0.0
