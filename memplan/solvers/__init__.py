@@ -18,7 +18,7 @@ from .auto import HEURISTICS, polishes, skyline_runs, skyline_within
 from .capacity import OverCapacity, alone_over
 from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
-from .named import started
+from .named import default_plan, started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
 from .unread import warn_stopped
@@ -110,9 +110,13 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     # ``compatible`` pairs alone keeps their meaning (minimalloc's and hand-made problems): any bytes may be shared
     exact = bool(problem.inplace)
     fallback: Solution | None = None
+    left: SolveOptions | None = options   # each round's options: what the rounds before left of the limit
     while True:
-        opts = _starts_of(problem, strict, options) if strict is not problem else options
-        sol = run(strict, opts, proven=proven) if proven else run(strict, opts)
+        if left is None:   # the limit spent: the round is the default solve's plan, which the search starts from
+            sol = default_plan(strict, options)
+        else:
+            opts = _starts_of(problem, strict, left) if strict is not problem else left
+            sol = _round(run, strict, opts, proven, stricter=strict is not problem)
         check_solution(strict, sol)
         shifted = shifted_pairs(strict, sol.offsets) if exact else []
         if not shifted:
@@ -123,6 +127,8 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
             break
         if fallback is None:
             fallback = _in_place_default(strict, solver, options)
+        if left is not None:
+            left = _budget_left(strict, solver, left, sol)
         strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if fallback is not None and fallback.arena < sol.arena:
         sol = fallback
@@ -135,6 +141,40 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
     return sol
 
 
+def _round(run: Solver, strict: BufferProblem, options: SolveOptions, proven: int, *, stricter: bool) -> Solution:
+    """``run``'s solution of ``strict``; where ``strict`` is the problem made stricter (``stricter``: in-place pairs
+    apart, ``exact_pairs``) and ``run`` refused its capacity (``OverCapacity``: the search's capacity is a hard cap),
+    its best packing instead, which ``_solve`` weighs against the default's plan and checks against the capacity of
+    the problem itself. Why: the refusal's "none exists" and bound were the stricter problem's: 12 buffers with in-place
+    pairs that ``auto`` packs in 426 B were refused at capacity 426 ("none exists; best arena 534, lower bound 492"),
+    the search's first plan having shifted a pair and its second solve, with the pair apart, proved 492 of that
+    problem alone."""
+    try:
+        return run(strict, options, proven=proven) if proven else run(strict, options)
+    except OverCapacity as exc:
+        if not stricter or exc.best is None:
+            raise
+        return exc.best
+
+
+def _budget_left(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> SolveOptions | None:
+    """``options`` with the time limit ``sol`` (``solver``'s solve of ``problem`` with them) left, for ``_solve``'s
+    next round; None where it left none. Why: each round of the same problem (its shifted in-place pairs apart) ran
+    with the caller's whole limit, so ``solve(p, "search", SolveOptions(time_limit=0.05))`` searched 1,200 work units
+    of the limit's 600 where two rounds spent theirs (a round per pair set apart: up to that many times the limit).
+    ``search`` counts its work (``search.spent_seconds``); ``cpsat`` and ``auto`` keep theirs per round, as before.
+    None also where what is left would not cover the next round's setup and one unit of work (``search.search_seconds``):
+    that round would search nothing, warning that a limit the caller never gave (``3.5e-18`` s: 0.05 less 600 units'
+    worth) had no effect, or refusing a capacity "within a work budget" of it."""
+    if solver != "search":
+        return options
+    from .search import search_seconds, spent_seconds
+
+    rest = work_seconds(solver, options) - spent_seconds(problem, options, sol)
+    units = search_seconds(problem, rest) * options.search.nodes_per_second
+    return replace(options, time_limit=rest) if units >= 1 else None
+
+
 def _in_place_default(problem: BufferProblem, solver: str, options: SolveOptions) -> Solution | None:
     """The default solve's plan of ``problem`` (``named.default_plan``) where it puts every in-place output exactly
     on its input (or apart), for an exact solver (or ``auto`` with a time limit) whose plan shifted a pair that no
@@ -143,8 +183,6 @@ def _in_place_default(problem: BufferProblem, solver: str, options: SolveOptions
     76,064 B, ``cpsat`` with a 0.2 s limit on ``moe(6, 1000)`` over 2 streams 19,432 B, against 61,064 B and 15,336 B
     from the default, from which they start (naming an exact solver must never buy a larger arena than naming none).
     The default keeps such a plan (``auto.keeps_pairs``) wherever greedy's or size's is one."""
-    from .named import default_plan
-
     if solver not in EXACT and not (solver == "auto" and options.time_limit is not None):
         return None
     default = default_plan(problem, options)

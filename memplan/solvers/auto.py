@@ -557,11 +557,17 @@ def polish(problem: BufferProblem, best: Solution, heuristics: tuple[Solution, S
     # the default seed, not the caller's: without a time limit ``seed`` is documented to change nothing (the CLI
     # warns that it has no effect), so this search draws the same rungs whatever it is
     opts = SolveOptions(time_limit=nodes / SearchParams().nodes_per_second, wall_limit=POLISH_WALL, warm_start=best)
+    # the problem less its capacity: the search minimises from ``best`` as it does without one, and the capacity is
+    # checked on what it found (``solvers._check_fits``). Why: with the capacity, a hard cap to the search, heuristics
+    # above it left the search no start, and its nodes went to shots at the capacity alone: 18 buffers (alignment 8)
+    # that ``auto`` packs in 397 B were refused at capacity 397 ("no packing ... found by the auto heuristics; best
+    # arena 440"), a capacity its own plan fits
+    free = problem if problem.capacity is None else replace(problem, capacity=None)
     try:
         # (a budget of nodes, not of the search's estimated work, which charges a node by what it scans: default
         # plans stay the same whatever that estimate's calibration)
-        sol = search(problem, opts, proven=lb, heuristics=heuristics, nodes=nodes)
-    except (BudgetError, SolverError):   # nothing within the problem's capacity: the heuristics' plan stands
+        sol = search(free, opts, proven=lb, heuristics=heuristics, nodes=nodes)
+    except (BudgetError, SolverError):   # (a refusal of the search's own: the heuristics' plan stands)
         return None
     if sol.info.get("interrupted"):
         if not keep_interrupt or info is None:

@@ -231,6 +231,18 @@ def search_seconds(problem: BufferProblem, limit: float) -> float:
     return limit - max(0.0, setup_seconds(problem) - SETUP_FREE_SECONDS)
 
 
+def spent_seconds(problem: BufferProblem, options: SolveOptions, sol: Solution) -> float:
+    """The seconds of ``options``' time limit that ``sol``, this solver's solve of ``problem``, spent: its setup as
+    counted in the limit (``search_seconds``, whether or not it built its tables) and the work units its budget took
+    (``info["work"]``); 0 where it had no budget of work (``nodes``: no ``info["work"]``). Deterministic, as the budget
+    is: for a caller that solves again and must keep the one limit (``solvers._solve``'s rounds with in-place pairs
+    apart)."""
+    if "work" not in sol.info:
+        return 0.0
+    limit = options.time_limit if options.time_limit is not None else DEFAULT_TIME_LIMIT
+    return limit - search_seconds(problem, limit) + int(sol.info["work"]) / options.search.nodes_per_second
+
+
 def _warn_no_search(options: SolveOptions, limit: float, problem: BufferProblem) -> None:
     """An ``UnusedOption`` warning that the search's setup of ``problem`` alone would take longer than its time limit,
     so the start is returned unsearched (``info["skipped"] == "setup"``)."""
