@@ -223,6 +223,28 @@ def _materialises_what_others_read(graph: Graph, addr, members, lns: list[Launch
             needed = bool(read_by.get(r, set()) - inside)   # (-1, the host's read of an output, is outside)
             if needed and (graph.nodes[m].op in UNSTORED_OPS or addr(graph.tensors[ti].id) not in written):
                 return False
+    return _reads_each_member_output_once(graph, members)
+
+
+def _reads_each_member_output_once(graph: Graph, members) -> bool:
+    """Whether the group's members read each member output only as its fused kernel does: by that tensor itself,
+    in one operand of one member. A fused kernel hands an intermediate value in registers to the one operand its
+    op sequence consumes it as (SiLU's output to the MUL, the scores to the softmax, the GEMV's product to the ADD),
+    and stores some of them or none; the pattern matchers check that chain operand, not the members' other
+    operands, so a second read (``MUL(s, s)`` after ``SILU -> s``, a softmax masked by its own scores, ``ADD(p, p)``
+    over the GEMV+add+norm's product) or a read through another view of its root read bytes no kernel wrote: NaN
+    in the emulator, old bytes on the GPU, from a verified plan. Decided on the graph, not on which addresses the
+    launches write: a plan may put the attention output at the scores' address, which then looks stored. Such a
+    group runs node by node; every fused pattern reads each value it passes on once."""
+    outs = {ti for m in members for ti in graph.node_outputs[m]}
+    roots = {graph.root[ti] for ti in outs}
+    seen: set[int] = set()
+    for m in members:
+        for ti in graph.node_inputs[m]:
+            if graph.root[ti] in roots:
+                if ti not in outs or ti in seen:
+                    return False
+                seen.add(ti)
     return True
 
 

@@ -1,0 +1,89 @@
+"""The pycuda runtime on the CPU emulator and the fake driver, round 78: graphs and plans valid per the contract (and
+verified) that ran to a silently wrong result; each now runs as the serial numpy reference computes it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import memplan
+
+
+def _silu(u):
+    return u / (1 + np.exp(-u))
+
+
+def _silu_squared(rng):
+    """A SILU+MUL group whose MUL multiplies the SiLU output by itself: y = silu(g)^2."""
+    B, H = 2, 8
+    f = dict(shape=[B, H], dtype="f32")
+    b = memplan.GraphBuilder("silu-squared")
+    b.input("g", 4 * B * H, **f)
+    b.node("si", "SILU", ["g"], b.intermediate("s", 4 * B * H, **f), group="sw")
+    b.node("mu", "MUL", ["s", "s"], b.output("y", 4 * B * H, **f), group="sw")
+    g = rng.standard_normal((B, H)).astype(np.float32)
+    return b.build(), {}, {"g": g}, {"y": _silu(g) ** 2}
+
+
+def _product_added_to_itself(rng):
+    """A MUL_MAT+ADD+RMS_NORM+MUL group at one row whose ADD adds the product to itself: h = 2 p."""
+    H = 16
+    f = dict(shape=[1, H], dtype="f32")
+    b = memplan.GraphBuilder("product-twice")
+    b.input("x", 4 * H, **f)
+    b.weight("W", 2 * H * H, shape=[H, H], dtype="f16")
+    b.weight("w", 4 * H, shape=[H], dtype="f32")
+    b.node("mm", "MUL_MAT", ["W", "x"], b.intermediate("p", 4 * H, **f), group="g")
+    b.node("add", "ADD", ["p", "p"], b.output("h", 4 * H, **f), group="g")
+    b.node("nrm", "RMS_NORM", ["h"], b.intermediate("n", 4 * H, **f), group="g")
+    b.node("mul", "MUL", ["n", "w"], b.output("y", 4 * H, **f), group="g")
+    x = rng.standard_normal((1, H)).astype(np.float32)
+    W = (rng.standard_normal((H, H)) / 4).astype(np.float16)
+    w = rng.standard_normal(H).astype(np.float32)
+    h = 2 * (x @ W.astype(np.float32).T)
+    return b.build(), {"W": W, "w": w}, {"x": x}, {"h": h, "y": h / np.sqrt((h * h).mean(-1, keepdims=True) + 1e-5) * w}
+
+
+def _softmax_masked_by_its_scores(rng):
+    """An attention group (KQ, SOFT_MAX, KQV) of one head whose softmax takes the scores as its mask too."""
+    B, n, D = 1, 4, 8
+    b = memplan.GraphBuilder("scores-as-mask")
+    b.input("q", 4 * B * D, shape=[B, 1, D], dtype="f32")
+    b.weight("K", 2 * n * D, shape=[n, 1, D], dtype="f16")
+    b.weight("V", 2 * n * D, shape=[n, 1, D], dtype="f16")
+    b.node("kq", "MUL_MAT", ["K", "q"], b.intermediate("s", 4 * B * n, shape=[B, 1, n], dtype="f32"), group="a")
+    b.node("sm", "SOFT_MAX", ["s", "s"], b.intermediate("p", 4 * B * n, shape=[B, 1, n], dtype="f32"), group="a")
+    b.node("kqv", "MUL_MAT", ["V", "p"], b.output("o", 4 * B * D, shape=[B, 1, D], dtype="f32"), group="a")
+    q = rng.standard_normal((B, 1, D)).astype(np.float32)
+    K, V = (rng.standard_normal((n, 1, D)).astype(np.float16) for _ in range(2))
+    z = 2 * np.einsum("bhd,jhd->bhj", q, K.astype(np.float32)) / np.sqrt(D)
+    e = np.exp(z - z.max(-1, keepdims=True))
+    o = np.einsum("bhj,jhd->bhd", e / e.sum(-1, keepdims=True), V.astype(np.float32))
+    return b.build(), {"K": K, "V": V}, {"q": q}, {"o": o}
+
+
+@pytest.mark.parametrize("make", [_silu_squared, _product_added_to_itself, _softmax_masked_by_its_scores])
+@pytest.mark.parametrize("fused_groups", [False, True])
+def test_a_group_reading_a_value_its_kernel_keeps_in_registers_twice_runs_node_by_node(monkeypatch, make,
+                                                                                         fused_groups):
+    """A fused kernel passes each intermediate value of its group in registers to the one operand that consumes it
+    and stores some of them or none; the pattern matchers checked that operand only. A group whose member read such
+    a value a second time (``MUL(s, s)``, ``ADD(p, p)`` under the GEMV+add+norm kernel, a softmax masked by its own
+    scores) fused, and that read took bytes no kernel wrote: NaN in the emulator, stale bytes on the GPU, from a
+    verified plan. Such a group now runs node by node, as the reference computes it, on the emulator and on the
+    executor (fake driver)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    g, weights, inputs, want = make(np.random.default_rng(7))
+    plan = memplan.plan(g, fused_groups=fused_groups)
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, weights=weights, inputs=inputs, gemv_norm_min=0)
+    ex.run()
+    got = [emulate(g, plan, weights, inputs, check=True, gemv_norm_min=0)[0], {t: ex.read(t) for t in want}]
+    ex.free()
+    for outs in got:
+        for t, v in want.items():
+            np.testing.assert_allclose(outs[t].reshape(v.shape), v, rtol=2e-3, atol=2e-3, err_msg=t)
