@@ -87,3 +87,39 @@ def test_a_group_reading_a_value_its_kernel_keeps_in_registers_twice_runs_node_b
     for outs in got:
         for t, v in want.items():
             np.testing.assert_allclose(outs[t].reshape(v.shape), v, rtol=2e-3, atol=2e-3, err_msg=t)
+
+
+@pytest.mark.parametrize("op", ["ADD", "MUL", "CONT"])
+def test_an_f32_node_into_f16_planned_in_place_over_its_input_reads_a_copy(monkeypatch, op):
+    """An ADD, MUL or CONT from f32 into f16 (f16 activations) with ``inplace {y: x}``: memplan plans y at x's offset,
+    and the runtime refused the verified plan ("its f16 output 'y' overlaps an f32 input"), since its kernel writes
+    half-width elements over ones other threads have yet to read. The input is now copied to scratch first, as for
+    a product over its input, and the step computes the reference on the emulator and the executor (fake driver)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    B, H = 2, 8
+    b = memplan.GraphBuilder("f16-in-place")
+    b.input("x", 4 * B * H, shape=[B, H], dtype="f32")
+    b.input("x2", 4 * B * H, shape=[B, H], dtype="f32")
+    b.weight("W", 2 * H * H, shape=[H, H], dtype="f16")
+    ins = ["x"] if op == "CONT" else ["x", "x2"]
+    b.node("a", op, ins, b.intermediate("y", 2 * B * H, shape=[B, H], dtype="f16"), inplace={"y": "x"})
+    b.node("m", "MUL_MAT", ["W", "y"], b.output("o", 4 * B * H, shape=[B, H], dtype="f32"))
+    g = b.build()
+    plan = memplan.plan(g)
+    assert plan.offsets()["y"] == plan.offsets()["x"]
+    rng = np.random.default_rng(3)
+    x, x2 = rng.standard_normal((2, B, H)).astype(np.float32)
+    W = (rng.standard_normal((H, H)) / 4).astype(np.float16)
+    y = {"ADD": x + x2, "MUL": x * x2, "CONT": x}[op].astype(np.float16).astype(np.float32)
+    want = y @ W.astype(np.float32).T
+    weights, inputs = {"W": W}, {"x": x, "x2": x2}
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, weights=weights, inputs=inputs)
+    ex.run()
+    for got in (emulate(g, plan, weights, inputs, check=True, seed=1)[0]["o"], ex.read("o")):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    ex.free()

@@ -26,6 +26,7 @@ from .ops import (
     WRITES,
     KernelError,
     Launch,
+    _dtype,
     _overlaps,
     copy_launch,
     node_launches,
@@ -94,7 +95,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         if ni in absorbed or (nodes is not None and ni not in nodes):
             continue
         try:
-            if node.op == "MUL_MAT" and scratch is not None:
+            if scratch is not None and (node.op == "MUL_MAT" or _narrows_f32(graph, node)):
                 out[ni] = _stage_product_input(graph, addr, ni, scratch, num_sms, wgmma)
             else:
                 out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
@@ -248,13 +249,23 @@ def _reads_each_member_output_once(graph: Graph, members) -> bool:
     return True
 
 
+def _narrows_f32(graph: Graph, node) -> bool:
+    """Whether ``node`` is an ADD, MUL or CONT writing f16 from an f32 input (``binary_f32_f16``, ``cast_f32_f16``:
+    f16 activations): its element i lands on the bytes of the input's element i / 2, which another thread may not
+    have read yet, so no kernel may write it over that input, not even at the same address."""
+    return (node.op in ("ADD", "MUL", "CONT") and _dtype(graph, node.outputs[0]) == "f16"
+            and any(_dtype(graph, t) == "f32" for t in node.inputs))
+
+
 def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgmma: bool) -> list[Launch]:
     """A MUL_MAT whose output the plan puts over an input (an in-place pair, at the same address too, or a view of the
     input's root: ``ops.over_inputs``): every
     product kernel writes rows of y while other blocks still read x (or the cache), so each such input is
     copied to scratch first and the product reads the copy (built again over the copy's address: y may start
     where x does, so no argument can be swapped by value). Every input y overlaps, not only its in-place partner:
-    another view of the partner's root dies here too, so the plan may put y over it."""
+    another view of the partner's root dies here too, so the plan may put y over it. Likewise an f32 ADD, MUL or
+    CONT into f16 (``_narrows_f32``) planned in place over its f32 input, as the contract lets the planner: it was
+    refused (KernelError, "its f16 output overlaps an f32 input"), a verified plan of a valid graph."""
     node = graph.nodes[ni]
     y = node.outputs[0]
     over = y in over_inputs(graph, node)
