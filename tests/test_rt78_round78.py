@@ -123,3 +123,36 @@ def test_an_f32_node_into_f16_planned_in_place_over_its_input_reads_a_copy(monke
     for got in (emulate(g, plan, weights, inputs, check=True, seed=1)[0]["o"], ex.read("o")):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
     ex.free()
+
+
+@pytest.mark.parametrize("K", [3, 5, 7])
+def test_a_product_in_place_over_an_odd_count_of_f16_elements_reads_a_byte_copy(monkeypatch, K):
+    """A product of one row of f16 x ([1, K], K odd: 2K bytes, not whole words) with ``inplace {y: x}``, y of one
+    f32: memplan plans y over x, and the runtime, which copies an input a product overwrites to scratch first, could
+    copy whole words only, so the verified plan was refused (KernelError "overlaps its input 'x' of 10 bytes, not
+    whole words"). The copy is now a byte copy where words do not fit, and the step computes the reference on the
+    emulator and the executor (fake driver)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    b = memplan.GraphBuilder("odd-f16-product", alignment=4)
+    b.input("x0", 2 * K, shape=[1, K], dtype="f16")
+    b.node("c", "CONT", ["x0"], b.intermediate("x", 2 * K, shape=[1, K], dtype="f16"))
+    b.weight("W", 2 * K, shape=[1, K], dtype="f16")
+    b.node("m", "MUL_MAT", ["W", "x"], b.intermediate("y", 4, shape=[1, 1], dtype="f32"), inplace={"y": "x"})
+    b.node("s", "SILU", ["y"], b.output("z", 4, shape=[1, 1], dtype="f32"))
+    g = b.build()
+    plan = memplan.plan(g)
+    offsets = plan.offsets()
+    assert offsets["x"] <= offsets["y"] < offsets["x"] + 2 * K   # y over x's bytes
+    rng = np.random.default_rng(K)
+    x, W = (rng.standard_normal((1, K)).astype(np.float16) for _ in range(2))
+    want = _silu(x.astype(np.float32) @ W.astype(np.float32).T)
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, weights={"W": W}, inputs={"x0": x})
+    ex.run()
+    for got in (emulate(g, plan, {"W": W}, {"x0": x}, check=True)[0]["z"], ex.read("z")):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    ex.free()

@@ -387,6 +387,15 @@ def copy_launch(src: int, dst: int, nbytes: int) -> Launch:
     return Launch("copy_u32", _ew_grid(nbytes // 4), (256, 1, 1), (src, dst, nbytes // 4))
 
 
+def scratch_copy(src: int, dst: int, nbytes: int) -> Launch:
+    """A bit-for-bit copy of ``nbytes`` into a scratch buffer (bytes it does not overlap): ``copy_launch`` where they
+    are whole words on 4-byte boundaries, else the ``MEMCPY`` pseudo-launch, which takes any size and alignment. Why:
+    staging copied with ``copy_u32`` alone, so an input of an odd number of f16 elements (x of [1, 5] under a
+    product planned in place over it) could not be staged and the verified plan was refused."""
+    ln = copy_launch(src, dst, nbytes)
+    return ln if nbytes % 4 == 0 and aligned(ln) else Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (src, dst, nbytes))
+
+
 def gemv_rows_per_block(n_rows: int, num_sms: int) -> int:
     """Rows per 8-warp block: as many as still leave two blocks per SM (small N splits K instead). More
     rows per block means fewer warps per row, so each warp streams a longer run of its row with its loads

@@ -31,6 +31,7 @@ from .ops import (
     copy_launch,
     node_launches,
     over_inputs,
+    scratch_copy,
 )
 
 
@@ -275,11 +276,8 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
     bufs, copies = {}, []
     for i in dict.fromkeys(staged):
         si = graph.tensor(i).size
-        if si % 4:
-            raise KernelError(f"node {node.id!r}: its output {y!r} overlaps its input {i!r} of {si} bytes, not "
-                              "whole words (a product never writes over what it reads: the input is copied first)")
         bufs[i] = scratch(si)
-        copies.append(copy_launch(addr(i), bufs[i], si))
+        copies.append(scratch_copy(addr(i), bufs[i], si))
     return copies + node_launches(graph, lambda t: bufs.get(t) or addr(t), ni, num_sms, wgmma)
 
 
