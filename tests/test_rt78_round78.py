@@ -125,25 +125,29 @@ def test_an_f32_node_into_f16_planned_in_place_over_its_input_reads_a_copy(monke
     ex.free()
 
 
-@pytest.mark.parametrize("K", [3, 5, 7])
-def test_a_product_in_place_over_an_odd_count_of_f16_elements_reads_a_byte_copy(monkeypatch, K):
-    """A product of one row of f16 x ([1, K], K odd: 2K bytes, not whole words) with ``inplace {y: x}``, y of one
-    f32: memplan plans y over x, and the runtime, which copies an input a product overwrites to scratch first, could
-    copy whole words only, so the verified plan was refused (KernelError "overlaps its input 'x' of 10 bytes, not
-    whole words"). The copy is now a byte copy where words do not fit, and the step computes the reference on the
-    emulator and the executor (fake driver)."""
-    import fake_cuda
-
-    from runtime.emulate import emulate
-    from runtime.executor import Executor
-
+def _product_in_place_over_odd_f16(K: int) -> memplan.Graph:
+    """One row of f16 x ([1, K], K odd: 2K bytes, not whole words) times a [1, K] weight, ``inplace {y: x}``."""
     b = memplan.GraphBuilder("odd-f16-product", alignment=4)
     b.input("x0", 2 * K, shape=[1, K], dtype="f16")
     b.node("c", "CONT", ["x0"], b.intermediate("x", 2 * K, shape=[1, K], dtype="f16"))
     b.weight("W", 2 * K, shape=[1, K], dtype="f16")
     b.node("m", "MUL_MAT", ["W", "x"], b.intermediate("y", 4, shape=[1, 1], dtype="f32"), inplace={"y": "x"})
     b.node("s", "SILU", ["y"], b.output("z", 4, shape=[1, 1], dtype="f32"))
-    g = b.build()
+    return b.build()
+
+
+@pytest.mark.parametrize("K", [3, 5, 7])
+def test_a_product_in_place_over_an_odd_count_of_f16_elements_reads_a_byte_copy(monkeypatch, K):
+    """memplan plans y over x's bytes, and the runtime, which copies an input a product overwrites to scratch first,
+    could copy whole words only, so the verified plan was refused (KernelError "overlaps its input 'x' of 10 bytes,
+    not whole words"). The copy is now a byte copy where words do not fit, and the step computes the reference on
+    the emulator and the executor (fake driver)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    g = _product_in_place_over_odd_f16(K)
     plan = memplan.plan(g)
     offsets = plan.offsets()
     assert offsets["x"] <= offsets["y"] < offsets["x"] + 2 * K   # y over x's bytes
@@ -156,3 +160,18 @@ def test_a_product_in_place_over_an_odd_count_of_f16_elements_reads_a_byte_copy(
     for got in (emulate(g, plan, {"W": W}, {"x0": x}, check=True)[0]["z"], ex.read("z")):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     ex.free()
+
+
+def test_compare_launches_counts_a_byte_copy_into_scratch_as_staging():
+    """``runtime.tools.compare_launches`` leaves staging copies out of its launch table (a bit-for-bit copy read
+    instead of the planned bytes, which one plan of a graph makes and another need not): it knew ``copy_u32`` only,
+    so the byte copy staging an odd-size input showed up as a launch, a difference between two plans that compute
+    the same bits. It is counted as staging now, and the product reads its source's name."""
+    from runtime.tools.compare_launches import launch_table
+
+    g = _product_in_place_over_odd_f16(5)
+    table = launch_table(g, memplan.plan(g))
+    assert table.staging == 1
+    assert [r.kernel for r in table.rows if r.node == "m"] == ["gemm_naive_f16x"]   # (the CONT before: a MEMCPY)
+    product = next(r for r in table.rows if r.node == "m")
+    assert ("x", 10) in product.reads

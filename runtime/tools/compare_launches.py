@@ -15,8 +15,8 @@ per device, one allocation per weight root, scratch buffers and group counters),
 - pointer arguments become the tensors the node (or its fusion group) names at that address, split-graph
   names mapped back to the original's (a ``COPY`` output, ``attrs.copy_of``, and a weight replica,
   ``attrs.replica_of``, are their original);
-- ``COPY`` nodes (device-to-device copies) are left out, and so are staging copies (``copy_u32`` into a
-  scratch buffer: a bit-for-bit copy read instead of the planned bytes), their readers reading the
+- ``COPY`` nodes (device-to-device copies) are left out, and so are staging copies (``copy_u32``, or a byte copy
+  where words do not fit, into a scratch buffer: a bit-for-bit copy read instead of the planned bytes), their readers reading the
   original tensor instead;
 - a buffer that one launch of a node writes and only later launches of the same node read (a GEMM's
   product inside a fused group: the planned tensor or a scratch buffer) is named by its position.
@@ -36,7 +36,7 @@ import memplan
 from memplan import Graph, Plan
 
 from ..kernels import Launch
-from ..kernels.ops import WRITES
+from ..kernels.ops import MEMCPY, WRITES
 from ..step import Program, program_at, unfusable_groups
 from ..tool_args import ToolParser, count_arg, results_json
 
@@ -116,7 +116,7 @@ class Table:
 
     rows: tuple[LaunchRow, ...]
     copies: int        # COPY nodes' device-to-device copies
-    staging: int       # copy_u32 into a scratch buffer (read instead of the planned bytes)
+    staging: int       # copies into a scratch buffer (read instead of the planned bytes)
     fused_groups: int
     unfusable: tuple[str, ...]
 
@@ -186,7 +186,7 @@ def launch_table(graph: Graph, plan: Plan, *, num_sms: int = 132, wgmma: bool = 
                 else:
                     reads.append(vals.get(a) or names(a, ext_in) or names(a, produced | ext_in)
                                  or (f"{hit[2]}+{a - hit[0]}", hit[1]))
-            if ln.kernel == "copy_u32" and writes and space.find(writes[0])[2].startswith("scratch"):
+            if ln.kernel in ("copy_u32", MEMCPY) and writes and space.find(writes[0])[2].startswith("scratch"):
                 vals[writes[0]] = reads[0]
                 staging += 1
                 continue
