@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from memplan import Graph
 from memplan.errors import ExecutorError
+from memplan.ops import COPY_OP
 
 from . import ops
 from .fused import fused_launch
@@ -96,7 +97,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         if ni in absorbed or (nodes is not None and ni not in nodes):
             continue
         try:
-            if scratch is not None and (node.op == "MUL_MAT" or _narrows_f32(graph, node)):
+            if scratch is not None and _stages_what_it_overwrites(graph, node):
                 out[ni] = _stage_product_input(graph, addr, ni, scratch, num_sms, wgmma)
             else:
                 out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
@@ -250,12 +251,20 @@ def _reads_each_member_output_once(graph: Graph, members) -> bool:
     return True
 
 
-def _narrows_f32(graph: Graph, node) -> bool:
-    """Whether ``node`` is an ADD, MUL or CONT writing f16 from an f32 input (``binary_f32_f16``, ``cast_f32_f16``:
-    f16 activations): its element i lands on the bytes of the input's element i / 2, which another thread may not
-    have read yet, so no kernel may write it over that input, not even at the same address."""
-    return (node.op in ("ADD", "MUL", "CONT") and _dtype(graph, node.outputs[0]) == "f16"
-            and any(_dtype(graph, t) == "f32" for t in node.inputs))
+def _stages_what_it_overwrites(graph: Graph, node) -> bool:
+    """Whether no kernel of ``node`` may write its output over an input it reads, not even at the same address, so
+    that each input its output overlaps is copied to scratch first (``_stage_product_input``): a product (blocks
+    write rows of y while others still read x); an ADD, MUL or CONT writing f16 from f32 (``binary_f32_f16``,
+    ``cast_f32_f16``: element i lands on the bytes of the input's element i / 2, which another thread may not have
+    read yet); and a CONT or COPY of bytes that are not whole words (a byte copy, which must not overlap what it
+    reads: moving 5 f16 within one buffer through two views of it was refused)."""
+    out = node.outputs[0] if node.outputs else None
+    if node.op == "MUL_MAT" or out is None:
+        return node.op == "MUL_MAT"
+    if node.op in ("ADD", "MUL", "CONT") and _dtype(graph, out) == "f16" and any(
+            _dtype(graph, t) == "f32" for t in node.inputs):
+        return True
+    return node.op in ("CONT", COPY_OP) and graph.tensor(out).size % 4 != 0
 
 
 def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgmma: bool) -> list[Launch]:
@@ -264,9 +273,10 @@ def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgm
     product kernel writes rows of y while other blocks still read x (or the cache), so each such input is
     copied to scratch first and the product reads the copy (built again over the copy's address: y may start
     where x does, so no argument can be swapped by value). Every input y overlaps, not only its in-place partner:
-    another view of the partner's root dies here too, so the plan may put y over it. Likewise an f32 ADD, MUL or
-    CONT into f16 (``_narrows_f32``) planned in place over its f32 input, as the contract lets the planner: it was
-    refused (KernelError, "its f16 output overlaps an f32 input"), a verified plan of a valid graph."""
+    another view of the partner's root dies here too, so the plan may put y over it. Likewise the other nodes
+    ``_stages_what_it_overwrites`` names: an f32 ADD, MUL or CONT into f16 planned in place over its f32 input, or
+    a byte copy over its source, as the contract lets the planner, was refused (KernelError, "its f16 output
+    overlaps an f32 input", "not whole words"), a verified plan of a valid graph."""
     node = graph.nodes[ni]
     y = node.outputs[0]
     over = y in over_inputs(graph, node)
