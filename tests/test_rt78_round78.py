@@ -206,3 +206,41 @@ def test_moving_an_odd_count_of_f16_elements_within_one_buffer_copies_them_first
     for got in (emulate(g, plan, {}, {"x": x}, check=True)[0]["o"], ex.read("o")):
         assert np.array_equal(got, x[2:2 + n].astype(got.dtype))
     ex.free()
+
+
+@pytest.mark.parametrize("op,off_in,off_out,n", [("RESHAPE", 4, 0, 2), ("RESHAPE", 0, 16, 4), ("VIEW", 0, 16, 4),
+                                                 ("VIEW", 8, 4, 3)])
+def test_a_view_op_whose_output_lies_at_other_bytes_of_its_inputs_root_copies_its_input(monkeypatch, op, off_in,
+                                                                                         off_out, n):
+    """A view op whose output is a view of its input's root at other bytes than its input's (neither range holding
+    the other: ``RESHAPE(R[1:3]) -> R[0:2]``, valid per the contract) launched nothing, as if the graph said they were
+    the same bytes, so its readers read the root's old bytes there ([0, 1] where the reshape of [1, 2] is [1, 2]),
+    silently. Such an output is now a byte copy of its input, as one of another root is (round 77), staged where they
+    overlap; on the emulator and the executor (fake driver). An output inside its input stays a view (no launch)."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+    from runtime.step import program_at
+
+    b = memplan.GraphBuilder("view-op-elsewhere", alignment=4)
+    b.input("x", 32, shape=[8], dtype="f32")
+    b.node("c0", "CONT", ["x"], b.intermediate("R", 32, shape=[8], dtype="f32"))
+    b.view("v1", "R", 4 * n, off_in, shape=[n], dtype="f32")
+    b.view("v2", "R", 4 * n, off_out, shape=[n], dtype="f32")
+    b.view("inner", "v1", 4, 4, shape=[1], dtype="f32")   # (inside its input: no launch)
+    b.node("rs", op, ["v1"], ["v2"])
+    b.node("in", "VIEW", ["v1"], ["inner"])
+    b.node("c1", "CONT", ["v2"], b.output("o", 4 * n, shape=[n], dtype="f32"))
+    g = b.build()
+    plan = memplan.plan(g)
+    x = np.arange(8).astype(np.float32)
+    want = x[off_in // 4: off_in // 4 + n]
+    nxt = iter(range(1 << 44, 1 << 62, 1 << 36))
+    assert program_at(g, plan, lambda k, _label: next(nxt))[0].launches["in"] == ()
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, inputs={"x": x})
+    ex.run()
+    for got in (emulate(g, plan, {}, {"x": x}, check=True, seed=2)[0]["o"], ex.read("o")):
+        assert np.array_equal(got, want)
+    ex.free()

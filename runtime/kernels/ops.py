@@ -1066,16 +1066,27 @@ def commuted(graph: Graph, ins) -> tuple[str, str]:
     return (b, a) if _numel(_shape(graph, a)) < _numel(_shape(graph, b)) else (a, b)
 
 
+def _nested(graph: Graph, a: str, b: str) -> bool:
+    """Whether tensors ``a`` and ``b`` of one root lie one inside the other (their bytes in the root)."""
+    ia, ib = graph.tensor_index[a], graph.tensor_index[b]
+    (lo_a, hi_a), (lo_b, hi_b) = ((graph.root_offset[i], graph.root_offset[i] + graph.tensors[i].size) for i in (ia, ib))
+    return (lo_b <= lo_a and hi_a <= hi_b) or (lo_a <= lo_b and hi_b <= hi_a)
+
+
 def _view_op_launches(graph: Graph, addr, node) -> list[Launch]:
     """A view op (``VIEW_OPS``: RESHAPE, VIEW, ...) launches nothing where its output is a view of its input's root:
     the graph says they are the same bytes. An output of another root (a RESHAPE into an intermediate of its own,
     valid per the contract, which leaves op semantics to the backend) was launched nothing too, so its bytes were
     never written and its readers read whatever the plan had left there (the input a plan reused them from): now it
     is a byte copy of its input, what sharing the bytes means, and KernelError naming the node where it cannot be one
-    (another size, other operand counts than one input and one output, or a copy off a word onto its input)."""
+    (another size, other operand counts than one input and one output, or a copy off a word onto its input). So is
+    the output of one input that is a view of the input's root at other bytes than the input's (neither range holds
+    the other: ``RESHAPE(R[1:3]) -> R[0:2]``): it launched nothing, so it held the root's old bytes there ([0, 1]
+    where the reshape of [1, 2] is [1, 2]), silently."""
     ins, outs = node.inputs, node.outputs
     roots = {graph.root[graph.tensor_index[t]] for t in ins}
-    apart = [o for o in outs if graph.root[graph.tensor_index[o]] not in roots]
+    apart = [o for o in outs if graph.root[graph.tensor_index[o]] not in roots
+             or (len(ins) == 1 and not _nested(graph, o, ins[0]))]
     if not apart:
         return []
     y = apart[0]
