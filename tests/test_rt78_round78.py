@@ -1,5 +1,6 @@
 """The pycuda runtime on the CPU emulator and the fake driver, round 78: graphs and plans valid per the contract (and
-verified) that ran to a silently wrong result; each now runs as the serial numpy reference computes it."""
+verified) that ran to a silently wrong result (NaN or stale bytes, a view op's output never written) or were refused
+by name although a scratch copy makes them safe; each now runs as the serial numpy reference computes it."""
 
 from __future__ import annotations
 
