@@ -450,7 +450,7 @@ def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: n
 
     Tensors live at one node are pairwise disjoint and start at aligned offsets, so all but the
     highest of them occupy their size rounded up to the alignment: the arena is at least the sum
-    of rounded sizes less the largest rounding of any one tensor. For graphs of small tensors
+    of rounded sizes less the largest rounding among them (``padded_bound``). For graphs of small tensors
     (256-byte alignment, a few hundred bytes each) this is far above the raw-size bound.
     """
     bound = lower_bound(graph, hb, lt, sizes)
