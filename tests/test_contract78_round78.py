@@ -486,3 +486,24 @@ def test_padded_bound_is_exact_for_any_set_and_never_below_the_graph_wide_roundi
     old = int(rounded.sum()) - int((rounded - many).max())
     assert padded_bound(lambda w: int(w.sum()), many, 256) >= old
     assert padded_bound(lambda w: int(w.sum()), many, 1) == 0   # (alignment 1: nothing to sharpen)
+
+
+def test_a_serial_plan_at_its_optimum_is_reported_optimal():
+    """The default plan of this three-node graph is 1,124 B, its optimum (in0, in1, in2 and t1, 100 + 100 + 512 + 256
+    bytes, all live at n0 at alignment 256), but its bound was 1,025 B (t4's 1 byte lent its rounding of 255 to every
+    node), so it was FEASIBLE with a gap of 0.088; now the bound is 1,124 B and the plan OPTIMAL, gap 0."""
+    doc = {"format": "memplan.graph/1", "name": "optimal1124", "alignment": 256, "tensors": [
+        {"id": "in0", "size": 100, "kind": "input"}, {"id": "in1", "size": 100, "kind": "input"},
+        {"id": "in2", "size": 512, "kind": "input"}, {"id": "t1", "size": 256, "kind": "intermediate"},
+        {"id": "t2", "size": 300, "kind": "output"}, {"id": "t3", "size": 0, "kind": "intermediate"},
+        {"id": "t4", "size": 1, "kind": "intermediate"}],
+        "nodes": [
+        {"id": "n0", "op": "OP", "inputs": ["in2", "in1", "in0"], "outputs": ["t1"], "group": "g1"},
+        {"id": "n1", "op": "OP", "inputs": ["t1", "in0"], "outputs": ["t2", "t3"], "inplace": {"t2": "in0"},
+         "group": "g1"},
+        {"id": "n2", "op": "OP", "inputs": ["in1", "t3", "t1"], "outputs": ["t4"]}]}
+    plan = memplan.plan(memplan.graph_from_dict(doc))
+    assert (plan.arena_bytes, plan.lower_bound_bytes, plan.solver["status"], plan.solver["gap"]) == (
+        1124, 1124, "OPTIMAL", 0.0)
+    sizes, apart = apart_pairs(doc, plan.to_dict())
+    assert least_arena(sizes, apart, 256) == 1124 == per_node_bound(doc, plan.to_dict())
