@@ -82,9 +82,11 @@ def test_deep_chain_of_5000_nodes_walks_two_keys():
 
 
 def test_chain_of_10000_tiny_buffers():
-    """Above 5,000 buffers no walk ran: 1,343 B (greedy) against a bound of 1,281 B (4.8%); now 1,318 B (2.9%)."""
+    """Above 5,000 buffers no walk ran: 1,343 B (greedy) against a bound of 1,281 B (4.8%); now 1,318 B (2.9%).
+    (Round 78: the bound is 1,317 B, the six live tensors' rounded sizes less their own largest rounding, not the
+    graph's: ``lifetimes.padded_bound``.)"""
     p = _planned(tiny(10000))
-    assert (p.arena_bytes, p.lower_bound_bytes) == (1318, 1281)
+    assert (p.arena_bytes, p.lower_bound_bytes) == (1318, 1317)
 
 
 def test_promotions_run_where_no_key_beats_greedy_and_size():
