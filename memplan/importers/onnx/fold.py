@@ -983,7 +983,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
-            if result and n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0]):
+            if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
         if result is None or len(result) != len(n.output):
             continue
@@ -1543,6 +1544,39 @@ def _unsure_cast(x, r) -> bool:
         return True
     info = np.iinfo(r.dtype)
     return bool(np.any(~np.isfinite(t) | (t < float(info.min)) | (t >= float(info.max + 1))))
+
+
+#: the reductions onnxruntime's CPU kernel accumulates an integer tensor in float64 (``_unsure_reduction``)
+_FLOAT_ACCUMULATED = frozenset({"ReduceSum", "ReduceProd", "ReduceMean", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+                                "ReduceLogSum", "ReduceLogSumExp"})
+
+
+def _unsure_reduction(n, x) -> bool:
+    """Whether an integer reduction of ``x`` has no one value: onnxruntime's CPU kernel accumulates an integer
+    ReduceSum, ReduceProd, ReduceMean, ReduceL1, ReduceSumSquare (...) in float64 and converts back saturating, where
+    onnx's evaluator works in the integer type and wraps. Past 2**53 the two part: ReduceProd of int64 [2**62, 4]
+    is 9223372036854775807 there and 0 in the evaluator (a ``Clip(.., 0, 4)`` of it tiled 4 floats onnxruntime
+    wrote into 0 planned bytes), ReduceSum of [2**53 + 1, 2] 9007199254740994 there and 9007199254740995 here; the
+    mean of nothing is 0 there and INT64_MIN here. So a reduction whose partial values may pass 2**53 or the type's
+    range (bounded by the sum of the magnitudes, of their squares, or their product, over the whole input) or a mean
+    of an empty input is left unknown, as an unsure Cast is."""
+    import numpy as np
+
+    if n.op_type not in _FLOAT_ACCUMULATED or n.domain not in ("", "ai.onnx") or not isinstance(x, np.ndarray) \
+            or x.dtype.kind not in "iu":
+        return False
+    if x.size == 0:
+        return n.op_type == "ReduceMean"
+    exact = min(2**53, int(np.iinfo(x.dtype).max))   # (and the type's range: an int32 sum saturates at 2**31 - 1)
+    mags = [abs(int(v)) for v in x.reshape(-1).tolist()]
+    if n.op_type == "ReduceProd":
+        bound = 1
+        for m in mags:
+            bound *= max(m, 1)
+            if bound > exact:
+                return True
+        return False
+    return (sum(m * m for m in mags) if n.op_type in ("ReduceSumSquare", "ReduceL2") else sum(mags)) > exact
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):
