@@ -18,7 +18,11 @@ Classes: ``agree``, ``MISMATCH`` (a value planned at another shape, type or size
 what onnxruntime runs, where the case's sizes are known at import), ``data-dependent refusal`` (refused, and the
 case's sizes follow a fed value: right), ``planned, onnxruntime refuses`` (onnxruntime refuses to load the model),
 ``run refused`` (onnxruntime refuses only as it runs: may follow the values fed), ``no CPU kernel``, ``both refuse``,
-``RAW`` (memplan raised something else than its own errors).
+``known refusal`` (``KNOWN_REFUSALS``), ``RAW`` (memplan raised something else than its own errors).
+
+Shape computations (``chains``): ``Shape(x)`` of an input of symbolic dims through a few random integer and float
+ops (arithmetic, Gather, Slice, Concat, reductions, Where, CumSum, TopK, Range, Pow, Einsum, BitShift) to the sizes of
+a ConstantOfShape, Expand, Range, Reshape or Tile: what the importer folds must be onnxruntime's value.
 
 Run: ``python tests/onnx_sweep_round78.py [--count N] [--show N] [NAME_SUBSTRING ...]`` from the repository root
 (``PYTHONPATH=$PWD:$PWD/tests``). Exit status 1 on any failing class (``FAILING``).
@@ -164,7 +168,6 @@ def pad(r: random.Random, k: int) -> Case:
     mode = r.choice(["constant", "reflect", "edge"] + (["wrap"] if opset >= 19 else []))
     axes = None
     if opset >= 18 and r.random() < .4:
-        axes = r.sample(range(-rank, rank), 1) + []
         axes = sorted({a % rank: a for a in r.sample(range(-rank, rank), r.randint(1, rank))}.values())
     n = len(axes) if axes else rank
     pads = [r.randint(-2, 3) for _ in range(2 * n)]
@@ -274,9 +277,6 @@ def einsum(r: random.Random, k: int) -> Case:
     ins = {}
     lhs = eq.split("->")[0].split(",")
     for n, term in enumerate(lhs):
-        shape = []
-        for part in term.split("..."):
-            pass
         pre, dots, post = term.partition("...")
         e = list(ell)
         if dots and n == 1 and e and r.random() < .4:
@@ -576,7 +576,7 @@ def norms(r: random.Random, k: int) -> Case:
         outs = r.choice([["y"], ["y", "m"], ["y", "m", "inv"], ["y", "", "inv"]])
         return one_op(f"ln{k}_a{axis}_{len(outs)}", op, {"x": _arr(r, shape), "g": _arr(r, norm),
                       "b": _arr(r, norm) if r.random() < .5 else None}, outs, ("g", "b"), opset=r.choice([17, 21]),
-                      axis=axis, stash_type=r.choice([1, 1, 10]) if False else 1)
+                      axis=axis, stash_type=1)
     if op == "GroupNormalization":
         groups = r.choice([1, 2])
         shape[1] = groups * r.randint(1, 2)
@@ -789,9 +789,62 @@ FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
     "chains": chains}
 
 
+def _graph_model(nodes: list, n: int, opset: int = 18, inits=()) -> onnx.ModelProto:
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, [n])], [U(name=nodes[-1].output[0])],
+                          initializer=list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def reduction_model(op: str, data: np.ndarray) -> onnx.ModelProto:
+    """``ConstantOfShape(Reshape(Clip(op(data), 0, 4), [1]))`` of an integer initializer ``data``: onnxruntime's
+    kernel accumulates it in float64 and saturates (ReduceProd of int64 [2**62, 4]: 9223372036854775807, 4 floats),
+    where onnx's evaluator wraps (0: no float)."""
+    nodes = [helper.make_node(op, ["d"], ["r"], keepdims=1),
+             helper.make_node("Clip", ["r", "lo", "hi"], ["c"]),
+             helper.make_node("ConstantOfShape", ["c"], ["y"])]
+    inits = [numpy_helper.from_array(data, "d"), numpy_helper.from_array(np.array(0, data.dtype), "lo"),
+             numpy_helper.from_array(np.array(4, data.dtype), "hi")]
+    if data.dtype != np.int64:
+        nodes.insert(2, helper.make_node("Cast", ["c"], ["c64"], to=T.INT64))
+        nodes[-1].input[0] = "c64"
+    g = helper.make_graph(nodes, "g", [], [U(name="y")], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def float_rows_model(n: int, ops: list[tuple[str, float | None]], rounding: str = "Ceil") -> onnx.ModelProto:
+    """``ConstantOfShape(Cast(rounding(ops(Cast(Shape(x), FLOAT)))))`` of an ``n``-long input ``x``: each op of
+    ``ops`` a unary one (None) or a binary one with that float32 constant."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Cast", ["s"], ["f0"], to=T.FLOAT)]
+    inits = []
+    for k, (op, const) in enumerate(ops):
+        ins = [f"f{k}"] + ([f"k{k}"] if const is not None else [])
+        if const is not None:
+            inits.append(numpy_helper.from_array(np.array(const, np.float32), f"k{k}"))
+        nodes.append(helper.make_node(op, ins, [f"f{k + 1}"]))
+    nodes += [helper.make_node(rounding, [f"f{len(ops)}"], ["w"]), helper.make_node("Cast", ["w"], ["i"], to=T.INT64),
+              helper.make_node("ConstantOfShape", ["i"], ["y"])]
+    return _graph_model(nodes, n, inits=inits)
+
+
+def regression_cases() -> list[Case]:
+    """The round's defects, as sweep cases: an integer reduction past 2**53 (or its type) and a whole number
+    rounded from Exp(Log(n)) (onnxruntime's value its build's own: refused), and their neighbours that fold."""
+    feeds = {}
+    return [Case("reg_reduceprod_int64_past_2_53", reduction_model("ReduceProd", np.array([2**62, 4], np.int64)),
+                 feeds),
+            Case("reg_reducesum_int32_past_its_range", reduction_model("ReduceSum", np.array([2**31 - 1, 2],
+                                                                                          np.int32)), feeds),
+            Case("reg_reducesum_small", reduction_model("ReduceSum", np.array([1, 2], np.int64)), feeds),
+            Case("reg_ceil_exp_log_14", float_rows_model(14, [("Log", None), ("Exp", None)]),
+                 {"x": np.zeros(14, np.float32)}),
+            Case("reg_ceil_log_times_3_14", float_rows_model(14, [("Log", None), ("Mul", 3.0)]),
+                 {"x": np.zeros(14, np.float32)}),
+            Case("reg_floor_pow_2_5", float_rows_model(5, [("Pow", 2.0)], "Floor"), {"x": np.zeros(5, np.float32)})]
+
+
 def all_cases(count: int = 40, seed: int = 78) -> list[Case]:
-    """``count`` cases of each family, drawn from ``seed``."""
-    out = []
+    """The regression cases and ``count`` cases of each family, drawn from ``seed``."""
+    out = regression_cases()
     for name, make in FAMILIES.items():
         r = random.Random(f"{seed}-{name}")
         out.extend(make(r, k) for k in range(count))
@@ -801,6 +854,11 @@ def all_cases(count: int = 40, seed: int = 78) -> list[Case]:
 # -- the comparison -----------------------------------------------------------------------------------------------------
 
 FAILING = ("MISMATCH", "over-refusal", "planned, onnxruntime refuses", "RAW")
+#: refusals of what onnxruntime runs that are right: a Resize keeping the aspect ratio over negative axes (runtimes
+#: disagree), a value whose fold is onnxruntime's build's own (an unsure Cast, an integer reduction past 2**53, a whole
+#: number rounded from Exp or Log near where the rounding changes: ``fold._unsure_reduction``,
+#: ``fold._inexact_rounding``), a float16 computation onnxruntime runs in float32 (round 66)
+KNOWN_REFUSALS = ("keeps the aspect ratio", "which the importer does not know", "from float16 values")
 
 
 def imported(case: Case):
@@ -830,6 +888,8 @@ def compare(case: Case) -> tuple[str, list[str]]:
     if g is None:
         if case.dynamic:
             return "data-dependent refusal", [f"{case.label}: {refusal[:220]}"]
+        if any(w in refusal for w in KNOWN_REFUSALS):
+            return "known refusal", [f"{case.label}: {refusal[:220]}"]
         return "over-refusal", [f"{case.label}: memplan refuses what onnxruntime runs: {refusal[:260]}"]
     bad = sweep68._differences(case, g, real, "onnxruntime")
     return ("MISMATCH", bad) if bad else ("agree", [])

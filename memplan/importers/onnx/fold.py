@@ -200,6 +200,18 @@ _EXACT_MOVES = frozenset({"Cast", "CastLike", "Concat", "Expand", "Flatten", "Ga
 #: (``<f4``, ``cast<f4`` where a model's own Cast to float16 made it) and the hex of that value follow, so that a later
 #: round's fold starts from it (``_float16_wide``)
 _WIDE_MARK = "memplan:float32-value:"
+#: doc_string prefix of a Constant ``_fold_round`` made of a float value an inexact op computed (``_inexact_rounding``),
+#: so that a later round still knows it
+_INEXACT_MARK = "memplan:inexact:"
+#: the float ops whose results onnxruntime's CPU kernels and onnx's evaluator (numpy) round differently: elementwise
+#: functions no library rounds correctly (onnxruntime's vectorized ones differ from the C library's by an ulp, and
+#: from one element of a tensor to the next), and those built of them
+_INEXACT_OPS = frozenset({
+    "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "HardSigmoid",
+    "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"})
+#: the ops that round a float to a whole number (Round: to the nearest, halves to even)
+_ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
 
 def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int],
@@ -885,6 +897,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     nodes = []
     wide: dict[str, Any] = {}   # float16 value -> the float32 value onnxruntime holds unrounded (_float16_wide)
     narrow: set[str] = set()   # those of ``wide`` a model's own Cast to float16 made (_float16_wide)
+    inexact: set[str] = set()   # float values an inexact op computed (_inexact_rounding)
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
@@ -947,8 +960,12 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         branch = ""
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
-            if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
-                kind, _, data = n.doc_string[len(_WIDE_MARK):].partition(":")
+            doc = n.doc_string
+            if doc.startswith(_INEXACT_MARK) and n.output and n.output[0]:
+                inexact.add(n.output[0])
+                doc = doc[len(_INEXACT_MARK):]
+            if doc.startswith(_WIDE_MARK) and n.output and n.output[0]:
+                kind, _, data = doc[len(_WIDE_MARK):].partition(":")
                 try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
                     if result is not None and kind.removeprefix("cast") in ("<f4", "<f8"):
                         wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind.removeprefix("cast")).reshape(
@@ -984,7 +1001,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
             if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
-                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)
+                           or _inexact_rounding(n, [values[v] if v else None for v in n.input], result, inexact)):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
         if result is None or len(result) != len(n.output):
             continue
@@ -1009,8 +1027,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
                 nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
-                                                   doc_string=f"{_WIDE_MARK}{'cast' if o in narrow else ''}{wide[o].dtype.str}:"
-                                                   f"{wide[o].tobytes().hex()}" if o in wide else None)
+                                                   doc_string=(_INEXACT_MARK if o in inexact else "") + (
+                                                       f"{_WIDE_MARK}{'cast' if o in narrow else ''}{wide[o].dtype.str}:"
+                                                       f"{wide[o].tobytes().hex()}" if o in wide else "") or None)
                              for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:
@@ -1577,6 +1596,65 @@ def _unsure_reduction(n, x) -> bool:
                 return True
         return False
     return (sum(m * m for m in mags) if n.op_type in ("ReduceSumSquare", "ReduceL2") else sum(mags)) > exact
+
+
+def _near_whole(x, op: str) -> bool:
+    """Whether a float of ``x`` lies within a few ulps of where ``op`` (Ceil, Floor, a Cast's truncation: a whole
+    number; Round: a half) rounds to another whole number."""
+    import numpy as np
+
+    x64 = x.astype(np.float64)
+    at = x64 - 0.5 if op == "Round" else x64
+    tol = 16 * float(np.finfo(x.dtype).eps) * np.maximum(1.0, np.abs(x64))
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(~np.isfinite(at) | (np.abs(at - np.round(at)) <= tol)))
+
+
+def _whole_pow(ins: list, result: list) -> bool:
+    """Whether a Pow of these inputs raises whole numbers to whole non-negative powers whose results its float type
+    holds exactly (``Pow(Cast(Shape(x), FLOAT), 2.0)``): onnxruntime and numpy then make the one exact value, where
+    a root (``0.5``) or a power past 2**24 in float32 (257 ** 3) they round apart."""
+    import numpy as np
+
+    if len(ins) != 2 or not all(isinstance(v, np.ndarray) and v.dtype.kind in "fiu" for v in ins) \
+            or result[0].dtype.kind != "f":
+        return False
+    base, power = (v.astype(np.float64) for v in ins)
+    limit = 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+    with np.errstate(all="ignore"):
+        exact = np.power(np.abs(base), power) if base.size and power.size else np.zeros(0)
+    return bool(np.all(np.isfinite(base)) and np.all(base == np.round(base)) and np.all(power == np.round(power))
+                and np.all(power >= 0) and np.all(exact <= limit))
+
+
+def _inexact_rounding(n, ins: list, result: list, inexact: set[str]) -> bool:
+    """Follow, in ``inexact``, the float values an inexact op computed (``_INEXACT_OPS``, and every float computed
+    from one), and tell whether node ``n`` makes a whole number or a decision of one that onnxruntime may make
+    otherwise (True: its value is left unknown).
+
+    Why: onnxruntime's vectorized Exp, Log, Sin... differ from numpy's by an ulp, and from one element to the next
+    of one tensor; a whole number rounded from such a value may differ by one. ``ConstantOfShape(Cast(Ceil(Exp(Log(
+    Cast(Shape(x), FLOAT))))))`` of a 14-long x: onnx's evaluator makes 14.000001, 15 rows planned (60 bytes) and
+    onnxruntime 13.999999, 14 rows... or the other way round: of a 5-long x it folded 6, and elsewhere 14 where
+    onnxruntime wrote 15 rows into 14 planned. A Ceil, Floor, Round or Cast to an integer of such a value folds
+    where every element lies clear of where the rounding changes (its result then exact); near it, and any integer
+    or bool computed otherwise from one (a comparison, an ArgMax), the value is left unknown, and what it sizes is
+    refused as unknown."""
+    import numpy as np
+
+    held = any(v in inexact for v in n.input if v)
+    if not held and (n.op_type not in _INEXACT_OPS or n.op_type == "Pow" and _whole_pow(ins, result)):
+        return False
+    if held and n.op_type in _ROUNDINGS and ins and isinstance(ins[0], np.ndarray) and ins[0].dtype.kind == "f" \
+            and n.input[0] in inexact:
+        whole = n.op_type in ("Ceil", "Floor", "Round") or result[0].dtype.kind in "biu"
+        if whole:
+            return _near_whole(ins[0], n.op_type)
+    outs = [(o, r) for o, r in zip(n.output, result) if o]
+    if held and any(r.dtype.kind != "f" for _, r in outs):
+        return True
+    inexact.update(o for o, r in outs if r.dtype.kind == "f")
+    return False
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):
