@@ -1634,9 +1634,9 @@ def _inexact_rounding(n, ins: list, result: list, inexact: set[str]) -> bool:
 
     Why: onnxruntime's vectorized Exp, Log, Sin... differ from numpy's by an ulp, and from one element to the next
     of one tensor; a whole number rounded from such a value may differ by one. ``ConstantOfShape(Cast(Ceil(Exp(Log(
-    Cast(Shape(x), FLOAT))))))`` of a 14-long x: onnx's evaluator makes 14.000001, 15 rows planned (60 bytes) and
-    onnxruntime 13.999999, 14 rows... or the other way round: of a 5-long x it folded 6, and elsewhere 14 where
-    onnxruntime wrote 15 rows into 14 planned. A Ceil, Floor, Round or Cast to an integer of such a value folds
+    Cast(Shape(x), FLOAT))))))`` of a 14-long x: numpy's Exp(Log(14)) is 14.0, 14 rows planned (56 bytes), and
+    onnxruntime's an ulp above it, 15 rows written (60 bytes); of a 5-long x the other way round (numpy's 5.0000005:
+    6 rows planned, 5 written). A Ceil, Floor, Round or Cast to an integer of such a value folds
     where every element lies clear of where the rounding changes (its result then exact); near it, and any integer
     or bool computed otherwise from one (a comparison, an ArgMax), the value is left unknown, and what it sizes is
     refused as unknown."""
