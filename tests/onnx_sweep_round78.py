@@ -652,10 +652,14 @@ class _Chain:
         return names
 
 
+#: further kinds of ``_step`` (none in the sweep the tests run; ``--extra`` adds them)
+EXTRA_KINDS: list[str] = []
+
+
 def _step(r: random.Random, c: _Chain, v: str, length: int) -> tuple[str, int]:
     """One random op over the 1-D int64 value ``v`` of ``length`` entries: ``(its output, the output's length)``."""
     kind = r.choice(["arith", "arith", "float", "gather", "slice", "concat", "reduce", "minmax", "where", "cumsum",
-                     "unary", "clip", "topk", "range", "pow", "einsum", "bitshift", "squeeze"])
+                     "unary", "clip", "topk", "range", "pow", "einsum", "bitshift", "squeeze"] + EXTRA_KINDS)
     small = [-3, -2, -1, 1, 2, 3, 5, 7]
     if kind == "arith":
         op = r.choice(["Add", "Sub", "Mul", "Div", "Mod", "Div", "Mod"])
@@ -692,7 +696,7 @@ def _step(r: random.Random, c: _Chain, v: str, length: int) -> tuple[str, int]:
         return c.op("Concat", ins, axis=0)[0], length + len(extra)
     if kind == "reduce":
         op = r.choice(["ReduceProd", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceL1",
-                       "ReduceSumSquare", "ReduceLogSumExp"])
+                       "ReduceSumSquare", "ReduceLogSumExp", "ReduceLogSum"])
         return c.op(op, [v, c.const(np.array([0], np.int64))], keepdims=1)[0], 1
     if kind == "minmax":
         other = c.const(np.array(r.choice(small), np.int64))
@@ -728,6 +732,39 @@ def _step(r: random.Random, c: _Chain, v: str, length: int) -> tuple[str, int]:
         u = c.op("BitShift", [u, c.const(np.array(r.choice([0, 1, 2]), np.uint64))],
                  direction=r.choice(["LEFT", "RIGHT"]))[0]
         return c.op("Cast", [u], to=T.INT64)[0], length
+    if kind == "narrow":
+        to = r.choice([T.INT32, T.UINT8, T.INT8, T.BOOL, T.UINT32, T.INT16])
+        return c.op("Cast", [c.op("Cast", [v], to=to)[0]], to=T.INT64)[0], length
+    if kind == "argmax":
+        return c.op(r.choice(["ArgMax", "ArgMin"]), [v], keepdims=1, select_last_index=r.randint(0, 1))[0], 1
+    if kind == "unique":
+        outs = c.op("Unique", [v], 4, sorted=r.randint(0, 1))
+        k = r.randint(0, 3)
+        return outs[k], None if k != 2 else length
+    if kind == "nonzero":
+        nz = c.op("NonZero", [v])[0]
+        return c.op("Reshape", [nz, c.const(np.array([-1], np.int64))])[0], None
+    if kind == "compress":
+        cond = c.op("Greater", [v, c.const(np.array(r.choice([1, 2, 3]), np.int64))])[0]
+        return c.op("Compress", [v, cond], axis=0)[0], None
+    if kind == "floatred":
+        f = c.op("Cast", [v], to=T.FLOAT)[0]
+        f = c.op("Mul", [f, c.const(np.array(r.choice([0.1, 0.3, 1.7, 0.7]), np.float32))])[0]
+        op = r.choice(["ReduceSum", "ReduceMean", "CumSum", "ReduceMax"])
+        if op == "CumSum":
+            f = c.op(op, [f, c.const(np.array(0, np.int64))])[0]
+        else:
+            f = c.op(op, [f, c.const(np.array([0], np.int64))], keepdims=1)[0]
+            length = 1
+        return c.op("Cast", [c.op(r.choice(["Ceil", "Floor", "Round"]), [f])[0]], to=T.INT64)[0], length
+    if kind == "scatter":
+        idx = np.array([r.randrange(-length, length)], np.int64)
+        return c.op("ScatterElements", [v, c.const(idx), c.const(np.array([r.randint(0, 5)], np.int64))], axis=0,
+                    reduction=r.choice(["none", "add", "mul", "max", "min"]))[0], length
+    if kind == "onehot":
+        oh = c.op("OneHot", [c.op("Clip", [v, c.const(np.array(0, np.int64)), c.const(np.array(3, np.int64))])[0],
+                             c.const(np.array(4, np.int64)), c.const(np.array([0, 1], np.int64))], axis=-1)[0]
+        return c.op("ReduceSum", [oh, c.const(np.array([0], np.int64))], keepdims=0)[0], 4
     sq = c.op("ReduceMin", [v, c.const(np.array([0], np.int64))], keepdims=0)[0]
     return c.op("Unsqueeze", [sq, c.const(np.array([0], np.int64))])[0], 1
 
@@ -753,7 +790,7 @@ def chains(r: random.Random, k: int) -> Case:
     v = c.op("Shape", ["x"])[0]
     length = rank
     for _ in range(r.randint(1, 4)):
-        if length == 0:
+        if not length:   # (none, or known only from the values: no further step)
             break
         v, length = _step(r, c, v, length)
     # the size: non-negative entries at most 6 (the model a valid one), then a consumer

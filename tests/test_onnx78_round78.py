@@ -92,6 +92,26 @@ def test_a_comparison_of_an_inexact_value_is_not_folded():
     assert "'ConstantOfShape_" in str(info.value), str(info.value)
 
 
+# -- integer ReduceLogSum, which onnx's evaluator refuses ----------------------------------------------------------
+
+@pytest.mark.parametrize(("shape", "opset"), [([4, 2, 3], 18), ([5, 5], 13), ([2, 3, 1, 7], 21)])
+def test_an_integer_reduce_log_sum_of_a_shape_is_planned_at_onnxruntimes_size(shape, opset):
+    # (was refused: "its input 'r' sizes it by its values, which the importer does not know")
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    axes = [numpy_helper.from_array(np.array([0], np.int64), "a")] if opset >= 18 else []
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ReduceLogSum", ["s"] + (["a"] if axes else []), ["r"], keepdims=1,
+                              **({} if axes else {"axes": [0]})),
+             helper.make_node("ConstantOfShape", ["r"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, shape)],
+                          [helper.ValueInfoProto(name="y")], initializer=axes)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    real = ort_sizes(model, {"x": np.zeros(shape, np.float32)}, strict=True)
+    assert _planned(model)["y"] == real["y"] == 4 * int(np.log(sum(shape)))
+
+
 # -- the sweep ----------------------------------------------------------------------------------------------------------
 
 def test_the_round_78_sweep_agrees_with_onnxruntime():

@@ -998,6 +998,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
+        elif n.op_type in _LOG_REDUCTIONS and n.domain in ("", "ai.onnx") and n.input and \
+                getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
+            if all(not v or v in values for v in n.input):   # (not onnx's evaluator: it takes no integers)
+                result = _integer_log_reduction(n, [values[v] if v else None for v in n.input], opsets)
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
             if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
@@ -1608,6 +1612,32 @@ def _near_whole(x, op: str) -> bool:
     tol = 16 * float(np.finfo(x.dtype).eps) * np.maximum(1.0, np.abs(x64))
     with np.errstate(invalid="ignore"):
         return bool(np.any(~np.isfinite(at) | (np.abs(at - np.round(at)) <= tol)))
+
+
+#: the reductions through a logarithm that onnx's evaluator refuses for integers (onnx dropped them from opset 28's
+#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``); not
+#: ReduceLogSumExp, which onnxruntime computes in the integer type (``max + log(sum(exp(x - max)))``, each exp
+#: truncated: of [-1, -4], -1 where the float64 value truncates to 0), left unknown
+_LOG_REDUCTIONS = frozenset({"ReduceLogSum"})
+
+
+def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
+    """The output of an integer ReduceLogSum ``n`` of ``ins`` as onnxruntime makes it: the float64 reduction
+    truncated to the integer type; None (unknown) where that lands within a few ulps of a whole number (onnxruntime's
+    Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of a sum of 0 or less).
+
+    Why: onnx's evaluator refuses an integer input (its schemas of opset 28 take floats alone), so
+    ``ReduceLogSum(Shape(x))`` was never folded and what it sized was refused, though opsets 13-21 take int32 and
+    int64 and onnxruntime runs it: of a shape [4, 2, 3], log(9) = 2.197, truncated to 2."""
+    import numpy as np
+
+    x = ins[0]
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
+        return None
+    found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
+    if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
+        return None
+    return [np.trunc(found[0]).astype(x.dtype)]
 
 
 def _whole_pow(ins: list, result: list) -> bool:
