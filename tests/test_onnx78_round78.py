@@ -75,6 +75,27 @@ def test_a_whole_number_rounded_from_exp_of_log_is_refused_where_onnxruntime_rou
         assert _planned(model)["y"] == real["y"] > 0, (n, ops, rounding)
 
 
+def test_a_whole_number_rounded_from_a_float_sum_is_refused_where_onnxruntime_sums_in_another_order():
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    def rows(data: np.ndarray):
+        nodes = [helper.make_node("ReduceSum", ["d", "a"], ["r"], keepdims=1), helper.make_node("Ceil", ["r"], ["c"]),
+                 helper.make_node("Cast", ["c"], ["i"], to=T.INT64), helper.make_node("ConstantOfShape", ["i"], ["y"])]
+        g = helper.make_graph(nodes, "g", [], [helper.ValueInfoProto(name="y")], initializer=[
+            numpy_helper.from_array(data, "d"), numpy_helper.from_array(np.array([0], np.int64), "a")])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+    # (numpy's pairwise sum of these thirds is 15.0: 15 rows, 60 bytes planned; onnxruntime's 15.000001: 64 written)
+    thirds = rows((np.array([5, 7, 6, 9, 5, 3, 4, 6]) * np.float32(1 / 3)).astype(np.float32))
+    assert ort_sizes(thirds, {}, strict=True)["y"] == 64
+    with pytest.raises(GraphError) as info:
+        import_onnx(thirds)
+    assert "'ConstantOfShape_" in str(info.value), str(info.value)
+    whole = rows(np.array([5, 7, 6, 9], np.float32))   # (whole numbers: exact in any order, still folded)
+    assert _planned(whole)["y"] == ort_sizes(whole, {}, strict=True)["y"] == 27 * 4
+
+
 def test_a_comparison_of_an_inexact_value_is_not_folded():
     # (Where(Greater(Exp(Log(n)), n), ...): which branch is onnxruntime's build's own; the import must not pick one)
     from onnx import TensorProto as T

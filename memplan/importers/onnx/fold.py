@@ -207,9 +207,14 @@ _INEXACT_MARK = "memplan:inexact:"
 #: functions no library rounds correctly (onnxruntime's vectorized ones differ from the C library's by an ulp, and
 #: from one element of a tensor to the next), and those built of them
 _INEXACT_OPS = frozenset({
-    "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "HardSigmoid",
-    "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-    "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"})
+    "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "Gemm",
+    "HardSigmoid", "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceMean", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}
+    | {"Einsum", "MatMul", "ReduceL1", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
+#: the float ops of ``_INEXACT_OPS`` that sum (or multiply) many values, in an order onnxruntime's vectorized kernel
+#: and numpy choose apart (float32 [0.3333] * 3 + ... summed to 12.0 there, 12.000002 here): exact only of whole
+#: numbers whose partial results the type holds exactly (``_whole_sum``)
+_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
 #: the ops that round a float to a whole number (Round: to the nearest, halves to even)
 _ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
@@ -1640,6 +1645,32 @@ def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
     return [np.trunc(found[0]).astype(x.dtype)]
 
 
+def _whole_sum(n, ins: list, result: list) -> bool:
+    """Whether a sum or product (``_ORDERED_SUMS``) of these inputs adds or multiplies whole numbers whose partial
+    results its float type holds exactly, bounded by the sum of the magnitudes (of their squares, their product; of
+    a MatMul or Einsum the product of its operands' sums): in any order it is then the one exact value
+    (``ReduceSum(Cast(Shape(x), FLOAT))``)."""
+    import numpy as np
+
+    if not result or result[0].dtype.kind != "f":
+        return True   # (an integer sum: ``_unsure_reduction``)
+    data = ins[:1] if n.op_type.startswith("Reduce") else ins
+    if not data or not all(isinstance(v, np.ndarray) and v.dtype.kind in "fiub" for v in data):
+        return False
+    mags = [np.abs(v.astype(np.float64)).reshape(-1) for v in data]
+    if not all(np.all(np.isfinite(m)) and np.all(m == np.round(m)) for m in mags):
+        return False
+    if n.op_type == "ReduceProd":
+        bound = float(np.prod(np.maximum(mags[0], 1.0)))
+    elif n.op_type == "ReduceSumSquare":
+        bound = float(np.sum(mags[0] ** 2))
+    elif n.op_type in ("MatMul", "Einsum"):
+        bound = float(np.prod([np.sum(m) + 1.0 for m in mags]))
+    else:
+        bound = float(sum(np.sum(m) for m in mags))
+    return bound <= 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+
+
 def _whole_pow(ins: list, result: list) -> bool:
     """Whether a Pow of these inputs raises whole numbers to whole non-negative powers whose results its float type
     holds exactly (``Pow(Cast(Shape(x), FLOAT), 2.0)``): onnxruntime and numpy then make the one exact value, where
@@ -1673,7 +1704,8 @@ def _inexact_rounding(n, ins: list, result: list, inexact: set[str]) -> bool:
     import numpy as np
 
     held = any(v in inexact for v in n.input if v)
-    if not held and (n.op_type not in _INEXACT_OPS or n.op_type == "Pow" and _whole_pow(ins, result)):
+    if not held and (n.op_type not in _INEXACT_OPS or n.op_type == "Pow" and _whole_pow(ins, result)
+                     or n.op_type in _ORDERED_SUMS and _whole_sum(n, ins, result)):
         return False
     if held and n.op_type in _ROUNDINGS and ins and isinstance(ins[0], np.ndarray) and ins[0].dtype.kind == "f" \
             and n.input[0] in inexact:
