@@ -819,11 +819,74 @@ def chains(r: random.Random, k: int) -> Case:
     return Case(f"chain{k}_{end}", model, {"x": x}, dims=dims or None)
 
 
+def signal(r: random.Random, k: int) -> Case:
+    """The signal and sampling ops whose output sizes follow attributes and small inputs: DFT, STFT, the windows,
+    MelWeightMatrix, GridSample, AffineGrid, RoiAlign, MaxUnpool."""
+    op = r.choice(["DFT", "STFT", "Window", "MelWeightMatrix", "GridSample", "AffineGrid", "RoiAlign", "MaxUnpool"])
+    if op == "DFT":
+        opset = r.choice([17, 20])
+        n = r.randint(1, 8)
+        x = _arr(r, [2, n, r.choice([1, 2])])
+        attrs = {"onesided": r.randint(0, 1), "inverse": r.randint(0, 1)}
+        length = np.array(r.randint(1, 10), np.int64) if r.random() < .5 else None
+        if opset == 17:
+            attrs["axis"] = 1
+            return one_op(f"dft{k}_o17", op, {"x": x, "n": length}, ["y"], ("n",), opset=17, **attrs)
+        axis = np.array(r.choice([1, -2]), np.int64)
+        return one_op(f"dft{k}_o20", op, {"x": x, "n": length, "a": axis}, ["y"], ("n", "a"), opset=20, **attrs)
+    if op == "STFT":
+        n = r.randint(4, 16)
+        frame = r.randint(2, n)
+        ins = {"x": _arr(r, [1, n, 1]), "step": np.array(r.randint(1, 4), np.int64),
+               "window": _arr(r, [frame]) if r.random() < .6 else None,
+               "len": np.array(frame, np.int64) if r.random() < .7 else None}
+        if ins["window"] is None and ins["len"] is None:
+            ins["len"] = np.array(frame, np.int64)
+        return one_op(f"stft{k}", op, ins, ["y"], ("step", "window", "len"), opset=17, onesided=r.randint(0, 1))
+    if op == "Window":
+        w = r.choice(["HannWindow", "HammingWindow", "BlackmanWindow"])
+        return one_op(f"{w.lower()}{k}", w, {"n": np.array(r.randint(1, 9), r.choice([np.int64, np.int32]))}, ["y"],
+                      ("n",), opset=17, periodic=r.randint(0, 1), output_datatype=r.choice([1, 11, 10]))
+    if op == "MelWeightMatrix":
+        dft = r.choice([8, 16, 15])
+        ins = {"bins": np.array(r.randint(1, 6), np.int64), "dft": np.array(dft, np.int64),
+               "rate": np.array(16000, np.int64), "lo": np.array(0.0, np.float32), "hi": np.array(8000.0, np.float32)}
+        return one_op(f"mel{k}", op, ins, ["y"], tuple(ins), opset=17)
+    if op == "GridSample":
+        opset = r.choice([16, 20, 22])
+        nd = 3 if opset >= 20 and r.random() < .3 else 2
+        out = [r.randint(1, 4) for _ in range(nd)]
+        x = _arr(r, [1, 2] + [r.randint(1, 4) for _ in range(nd)])
+        grid = _arr(r, [1] + out + [nd])
+        attrs = {"align_corners": r.randint(0, 1)}
+        if opset >= 20:
+            attrs["mode"] = r.choice(["linear", "nearest", "cubic"] if nd == 2 else ["linear", "nearest"])
+        return one_op(f"gridsample{k}_o{opset}_{nd}d", op, {"x": x, "g": grid}, ["y"], (), opset=opset, **attrs)
+    if op == "AffineGrid":
+        nd = r.choice([2, 3])
+        size = [1, 1] + [r.randint(1, 4) for _ in range(nd)]
+        theta = _arr(r, [1, nd, nd + 1])
+        return one_op(f"affinegrid{k}_{nd}d", op, {"t": theta, "s": np.array(size, np.int64)}, ["y"], ("s",),
+                      opset=20, align_corners=r.randint(0, 1))
+    if op == "RoiAlign":
+        rois = np.array([[0, 0, 3, 3], [1, 1, 2, 2], [0, 1, 2, 3]][:r.randint(1, 3)], np.float32)
+        ins = {"x": _arr(r, [2, 3, 5, 5]), "rois": rois, "b": np.zeros(len(rois), np.int64)}
+        return one_op(f"roialign{k}", op, ins, ["y"], ("rois", "b"), opset=r.choice([16, 22]),
+                      output_height=r.randint(1, 4), output_width=r.randint(1, 4), sampling_ratio=r.randint(0, 2))
+    xs = [r.randint(1, 3), r.randint(1, 3)]
+    kern, strides = [2, 2], [r.randint(1, 2), r.randint(1, 2)]
+    ins = {"x": _arr(r, [1, 1] + xs), "i": np.zeros([1, 1] + xs, np.int64)}
+    if r.random() < .4:
+        full = [(xs[d] - 1) * strides[d] + kern[d] for d in range(2)]
+        ins["shape"] = np.array([1, 1] + [f + r.randint(0, strides[d] - 1) for d, f in enumerate(full)], np.int64)
+    return one_op(f"maxunpool{k}", op, ins, ["y"], ("i", "shape"), kernel_shape=kern, strides=strides)
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
     "resize": resize, "upsample": upsample, "pad": pad, "slice": slice_, "gathers": gathers, "topk": topk,
     "compress": compress, "einsum": einsum, "convT": conv_transpose, "pool": pool, "reduce": reduce, "split": split,
     "space": space, "misc": misc, "quant": quant, "norms": norms, "symbolic": symbolic,
-    "chains": chains}
+    "chains": chains, "signal": signal}
 
 
 def _graph_model(nodes: list, n: int, opset: int = 18, inits=()) -> onnx.ModelProto:

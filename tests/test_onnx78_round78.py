@@ -133,6 +133,29 @@ def test_an_integer_reduce_log_sum_of_a_shape_is_planned_at_onnxruntimes_size(sh
     assert _planned(model)["y"] == real["y"] == 4 * int(np.log(sum(shape)))
 
 
+# -- MelWeightMatrix edges outside the spectrogram -------------------------------------------------------------------
+
+def _mel(dft: int, lo: float, hi: float):
+    ins = {"bins": np.array(3, np.int64), "dft": np.array(dft, np.int64), "rate": np.array(16000, np.int64),
+           "lo": np.array(lo, np.float32), "hi": np.array(hi, np.float32)}
+    return sweep.one_op("mel", "MelWeightMatrix", ins, ["y"], tuple(ins), opset=17).model
+
+
+@pytest.mark.parametrize(("dft", "lo", "hi", "edge"), [(15, 0.0, 8000.0, "upper_edge_hertz 'hi' (8000.0 Hz)"),
+                                                        (16, -600.0, 4000.0, "lower_edge_hertz 'lo' (-600.0 Hz)")])
+def test_a_mel_weight_matrix_whose_edge_falls_outside_its_bins_is_refused_as_onnxruntime_refuses_it(dft, lo, hi, edge):
+    # (planned [dft // 2 + 1, 3] floats before; onnxruntime's kernel refuses the edge's bin at run time)
+    from onnx_oracle import ort_refuses
+
+    model = _mel(dft, lo, hi)
+    assert ort_refuses(model, {})
+    with pytest.raises(GraphError) as info:
+        import_onnx(model)
+    assert "'MelWeightMatrix_0'" in str(info.value) and edge in str(info.value), str(info.value)
+    ok = _mel(16, 0.0, 8000.0)   # (bin 8 of 9: runs, planned at onnxruntime's size)
+    assert _planned(ok)["y"] == ort_sizes(ok, {}, strict=True)["y"] == 9 * 3 * 4
+
+
 # -- the sweep ----------------------------------------------------------------------------------------------------------
 
 def test_the_round_78_sweep_agrees_with_onnxruntime():
