@@ -156,6 +156,27 @@ def test_a_mel_weight_matrix_whose_edge_falls_outside_its_bins_is_refused_as_onn
     assert _planned(ok)["y"] == ort_sizes(ok, {}, strict=True)["y"] == 9 * 3 * 4
 
 
+# -- block-wise quantization of a one-element scale --------------------------------------------------------------------
+
+@pytest.mark.parametrize("op", ["QuantizeLinear", "DequantizeLinear"])
+@pytest.mark.parametrize(("shape", "block"), [([1], 1), ([3], 4)])
+def test_a_blocked_quantization_whose_scale_is_one_value_is_refused_as_onnxruntime_refuses_it(op, shape, block):
+    # (the spec's blocked scale of [1] or [3] by blocks of 4 is [1]: ONNX's inference takes it and memplan planned it,
+    # but onnxruntime reads a one-element scale as per tensor and refuses the block_size)
+    from onnx_oracle import ort_refuses
+
+    x = np.zeros(shape, np.float32 if op == "QuantizeLinear" else np.uint8)
+    case = sweep.one_op("q", op, {"x": x, "s": np.ones([1], np.float32)}, ["y"], ("s",), opset=21, axis=0,
+                        block_size=block)
+    assert ort_refuses(case.model, case.feeds)
+    with pytest.raises(GraphError) as info:
+        import_onnx(case.model)
+    assert f"'{op}_0'" in str(info.value) and f"its block_size is {block}" in str(info.value), str(info.value)
+    two = sweep.one_op("q", op, {"x": np.zeros([2, 3], x.dtype), "s": np.ones([2, 1], np.float32)}, ["y"], ("s",),
+                       opset=21, axis=1, block_size=block)   # (a blocked scale of two values: planned, as it runs)
+    assert _planned(two.model)["y"] == ort_sizes(two.model, two.feeds, strict=True)["y"]
+
+
 # -- the sweep ----------------------------------------------------------------------------------------------------------
 
 def test_the_round_78_sweep_agrees_with_onnxruntime():
