@@ -172,7 +172,8 @@ def test_a_blocked_quantization_whose_scale_is_one_value_is_refused_as_onnxrunti
     with pytest.raises(GraphError) as info:
         import_onnx(case.model)
     assert f"'{op}_0'" in str(info.value) and f"its block_size is {block}" in str(info.value), str(info.value)
-    two = sweep.one_op("q", op, {"x": np.zeros([2, 3], x.dtype), "s": np.ones([2, 1], np.float32)}, ["y"], ("s",),
+    two = sweep.one_op("q", op, {"x": np.zeros([2, 3], x.dtype), "s": np.ones([2, -(-3 // block)], np.float32)},
+                       ["y"], ("s",),
                        opset=21, axis=1, block_size=block)   # (a blocked scale of two values: planned, as it runs)
     assert _planned(two.model)["y"] == ort_sizes(two.model, two.feeds, strict=True)["y"]
 
