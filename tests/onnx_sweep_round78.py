@@ -882,11 +882,57 @@ def signal(r: random.Random, k: int) -> Case:
     return one_op(f"maxunpool{k}", op, ins, ["y"], ("i", "shape"), kernel_shape=kern, strides=strides)
 
 
+def sequences(r: random.Random, k: int) -> Case:
+    """A sequence made by SplitToSequence (a scalar or 1-D split, keepdims) or SequenceConstruct, changed by
+    SequenceInsert / SequenceErase at random positions, read by SequenceAt, ConcatFromSequence (``new_axis``) and
+    SequenceLength (sizing a ConstantOfShape)."""
+    c = _Chain()
+    rank = r.randint(1, 3)
+    shape = [r.randint(1, 5) for _ in range(rank)]
+    axis = r.randrange(-rank, rank)
+    if r.random() < .6:
+        attrs = {"axis": axis}
+        ins = ["x"]
+        d = shape[axis]
+        pick = r.random()
+        if pick < .4:
+            ins.append(c.const(np.array(r.randint(1, d), np.int64)))
+        elif pick < .8:
+            cuts = sorted(r.choices(range(d + 1), k=r.randint(0, 2)))
+            ins.append(c.const(np.diff([0] + cuts + [d]).astype(np.int64)))
+        else:
+            attrs["keepdims"] = r.randint(0, 1)
+        seq = c.op("SplitToSequence", ins, **attrs)[0]
+    else:
+        seq = c.op("SequenceConstruct", ["x", c.op("Relu", ["x"])[0]])[0]
+    for _ in range(r.randint(0, 2)):
+        if r.random() < .5:
+            pos = [c.const(np.array(r.randint(-2, 1), np.int64))] if r.random() < .6 else []
+            seq = c.op("SequenceInsert", [seq, c.op("Neg", [c.op("SequenceAt", [seq, c.const(
+                np.array(0, np.int64))])[0]])[0]] + pos)[0]
+        else:
+            pos = [c.const(np.array(r.randint(-1, 0), np.int64))] if r.random() < .6 else []
+            seq = c.op("SequenceErase", [seq] + pos)[0]
+    end = r.choice(["at", "concat", "length"])
+    if end == "at":
+        out = c.op("SequenceAt", [seq, c.const(np.array(r.randint(-1, 0), r.choice([np.int64, np.int32])))])
+    elif end == "concat":
+        out = c.op("ConcatFromSequence", [seq], axis=r.randrange(-rank, rank), new_axis=0)
+        if r.random() < .5:
+            out = c.op("ConcatFromSequence", [seq], axis=r.randrange(-rank - 1, rank + 1), new_axis=1)
+    else:
+        n = c.op("SequenceLength", [seq])[0]
+        out = c.op("ConstantOfShape", [c.op("Unsqueeze", [n, c.const(np.array([0], np.int64))])[0]])
+    g = helper.make_graph(c.nodes, "g", [V("x", T.FLOAT, shape)], [U(name=out[0])], initializer=c.inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", r.choice([13, 18, 21]))])
+    return Case(f"seq{k}_{end}", model, {"x": _arr(r, shape)})
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
     "resize": resize, "upsample": upsample, "pad": pad, "slice": slice_, "gathers": gathers, "topk": topk,
     "compress": compress, "einsum": einsum, "convT": conv_transpose, "pool": pool, "reduce": reduce, "split": split,
     "space": space, "misc": misc, "quant": quant, "norms": norms, "symbolic": symbolic,
-    "chains": chains, "signal": signal}
+    "chains": chains, "signal": signal, "sequences": sequences}
 
 
 def _graph_model(nodes: list, n: int, opset: int = 18, inits=()) -> onnx.ModelProto:

@@ -178,6 +178,32 @@ def test_a_blocked_quantization_whose_scale_is_one_value_is_refused_as_onnxrunti
     assert _planned(two.model)["y"] == ort_sizes(two.model, two.feeds, strict=True)["y"]
 
 
+# -- ConcatFromSequence of a sequence holding empty tensors ------------------------------------------------------------
+
+@pytest.mark.parametrize(("shapes", "axis", "new_axis", "made"), [
+    ([(1, 0), (1, 1)], 0, 0, [2, 1]),            # (an empty piece's other dimensions are not held to the rest)
+    ([(2, 0, 3), (2, 1, 2)], 1, 0, [2, 1, 2]),
+    ([(3, 0), (3, 1), (3, 0)], 0, 1, [3, 3, 1]),  # (stacked: the first tensor holding elements gives the shape)
+    ([(0, 5), (2, 4)], 0, 1, [2, 2, 4]),
+])
+def test_a_sequence_holding_empty_tensors_concatenates_as_onnxruntime_runs_it(shapes, axis, new_axis, made):
+    # (was refused: "its sequence holds tensors of shapes [[1, 0], [1, 1]], that differ off axis 0 (new_axis=0):
+    # onnxruntime refuses to concatenate them", where onnxruntime runs it)
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    names = [f"x{k}" for k in range(len(shapes))]
+    nodes = [helper.make_node("SequenceConstruct", names, ["sq"]),
+             helper.make_node("ConcatFromSequence", ["sq"], ["y"], axis=axis, new_axis=new_axis)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(v, T.FLOAT, list(s)) for v, s in zip(names, shapes)],
+                          [helper.ValueInfoProto(name="y")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    real = ort_sizes(model, {v: np.ones(s, np.float32) for v, s in zip(names, shapes)}, strict=True)
+    graph = import_onnx(model)
+    y = next(t for t in graph.tensors if t.id == "y")
+    assert list(y.attrs["shape"]) == made and y.size == real["y"] == 4 * int(np.prod(made))
+
+
 # -- the sweep ----------------------------------------------------------------------------------------------------------
 
 def test_the_round_78_sweep_agrees_with_onnxruntime():

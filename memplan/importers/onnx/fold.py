@@ -1177,17 +1177,10 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
             return {out: held[at]}
     if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
         attrs = {a.name: a.i for a in n.attribute}
-        axis, new_axis, rank = attrs.get("axis", 0), attrs.get("new_axis", 0), len(held[0][0])
-        if new_axis and len({s for s, _ in held}) == 1 and -rank - 1 <= axis <= rank:
-            axis += rank + 1 if axis < 0 else 0
-            return {out: (held[0][0][:axis] + (len(held),) + held[0][0][axis:], held[0][1])}
-        if not new_axis and -rank <= axis < rank and all(len(s) == rank for s, _ in held):
-            axis += rank if axis < 0 else 0
-            rest = {s[:axis] + s[axis + 1:] for s, _ in held}
-            if len(rest) == 1:
-                shape = held[0][0]
-                return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
-        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
+        shape = _ort_sequence_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
+        if shape is not None:
+            return {out: (shape, held[0][1])}
+        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
     return {}
 
 
@@ -1244,6 +1237,27 @@ def _reshape1_shape(n, out: str, dims: tuple[int, ...], elem: int) -> dict:
             return {}
         shape[shape.index(-1)] = total // known
     return {out: (tuple(shape), elem)} if math.prod(shape) == total else {}
+
+
+def _ort_sequence_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> tuple[int, ...] | None:
+    """The shape onnxruntime's ConcatFromSequence makes of tensors of ``shapes`` (None where it refuses them).
+
+    onnxruntime holds every tensor holding elements to the first such one (the first tensor where none holds any):
+    alike off ``axis``, or alike whole with ``new_axis`` (stacked); an empty tensor is skipped, whatever its other
+    dimensions. The output is that tensor's shape, ``axis`` the sum of every tensor's (empty ones too), or with a new
+    axis of the count inserted. Why: a sequence of [1, 0] and [1, 1] (a SplitToSequence with a piece of 0) was
+    refused as one "onnxruntime refuses to concatenate", where onnxruntime runs it and writes [2, 1] along axis 0."""
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes) or not (-rank - 1 <= axis <= rank if new_axis else -rank <= axis < rank):
+        return None
+    axis += (rank + 1 if new_axis else rank) if axis < 0 else 0
+    ref = next((s for s in shapes if math.prod(s)), shapes[0])
+    for s in shapes:
+        if math.prod(s) and any(d != r for k, (d, r) in enumerate(zip(s, ref)) if new_axis or k != axis):
+            return None
+    if new_axis:
+        return ref[:axis] + (len(shapes),) + ref[axis:]
+    return ref[:axis] + (sum(s[axis] for s in shapes),) + ref[axis + 1:]
 
 
 def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:
