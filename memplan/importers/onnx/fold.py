@@ -1010,9 +1010,11 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
             if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
-                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)
-                           or _inexact_rounding(n, [values[v] if v else None for v in n.input], result, inexact)):
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
+        if result and branch and _inexact_rounding(n, [values.get(v) if v else None for v in n.input], result,
+                                                   inexact):
+            result = None   # (a Slice or Unique of an inexact value too: what it sizes is refused as unknown)
         if result is None or len(result) != len(n.output):
             continue
         if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
