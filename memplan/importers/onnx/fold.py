@@ -209,12 +209,13 @@ _INEXACT_MARK = "memplan:inexact:"
 _INEXACT_OPS = frozenset({
     "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "Gemm",
     "HardSigmoid", "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum",
-    "ReduceLogSumExp", "ReduceMean", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}
-    | {"Einsum", "MatMul", "ReduceL1", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
+    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}
+    | {"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
 #: the float ops of ``_INEXACT_OPS`` that sum (or multiply) many values, in an order onnxruntime's vectorized kernel
 #: and numpy choose apart (float32 [0.3333] * 3 + ... summed to 12.0 there, 12.000002 here): exact only of whole
 #: numbers whose partial results the type holds exactly (``_whole_sum``)
-_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
+_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare",
+                           "Sum"})
 #: the ops that round a float to a whole number (Round: to the nearest, halves to even)
 _ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
@@ -1665,7 +1666,8 @@ def _whole_sum(n, ins: list, result: list) -> bool:
     """Whether a sum or product (``_ORDERED_SUMS``) of these inputs adds or multiplies whole numbers whose partial
     results its float type holds exactly, bounded by the sum of the magnitudes (of their squares, their product; of
     a MatMul or Einsum the product of its operands' sums): in any order it is then the one exact value
-    (``ReduceSum(Cast(Shape(x), FLOAT))``)."""
+    (``ReduceSum(Cast(Shape(x), FLOAT))``). A ReduceMean, where that mean is a whole number too: the one division
+    of an exact sum (or its product by the count's reciprocal) rounds to it."""
     import numpy as np
 
     if not result or result[0].dtype.kind != "f":
@@ -1675,6 +1677,8 @@ def _whole_sum(n, ins: list, result: list) -> bool:
         return False
     mags = [np.abs(v.astype(np.float64)).reshape(-1) for v in data]
     if not all(np.all(np.isfinite(m)) and np.all(m == np.round(m)) for m in mags):
+        return False
+    if n.op_type == "ReduceMean" and not np.all(result[0] == np.round(result[0])):
         return False
     if n.op_type == "ReduceProd":
         bound = float(np.prod(np.maximum(mags[0], 1.0)))
