@@ -11,8 +11,9 @@ Families: Resize (modes, coordinate transforms, ``keep_aspect_ratio_policy``, ``
 Einsum, ConvTranspose (``output_padding`` / ``output_shape`` / ``auto_pad``), pooling (``ceil_mode`` /
 ``dilations``), Reduce* (axes as an input, ``noop_with_empty_axes``), Split (``num_outputs``), DepthToSpace /
 SpaceToDepth, OneHot, Range of floats, Expand / Tile, the quantization ops (block-wise Quantize/DequantizeLinear,
-MatMulInteger, QLinearConv, DynamicQuantizeLinear), LayerNormalization / GroupNormalization, and symbolic dims bound
-at import.
+MatMulInteger, QLinearConv, DynamicQuantizeLinear), LayerNormalization / GroupNormalization, symbolic dims bound
+at import, the signal and sampling ops (DFT, STFT, the windows, MelWeightMatrix, GridSample, AffineGrid, RoiAlign,
+MaxUnpool), and sequences (SplitToSequence, SequenceInsert / Erase / At, ConcatFromSequence, SequenceLength).
 
 Classes: ``agree``, ``MISMATCH`` (a value planned at another shape, type or size), ``over-refusal`` (memplan refuses
 what onnxruntime runs, where the case's sizes are known at import), ``data-dependent refusal`` (refused, and the
