@@ -200,6 +200,24 @@ _EXACT_MOVES = frozenset({"Cast", "CastLike", "Concat", "Expand", "Flatten", "Ga
 #: (``<f4``, ``cast<f4`` where a model's own Cast to float16 made it) and the hex of that value follow, so that a later
 #: round's fold starts from it (``_float16_wide``)
 _WIDE_MARK = "memplan:float32-value:"
+#: doc_string prefix of a Constant ``_fold_round`` made of a float value an inexact op computed (``_inexact_rounding``),
+#: so that a later round still knows it
+_INEXACT_MARK = "memplan:inexact:"
+#: the float ops whose results onnxruntime's CPU kernels and onnx's evaluator (numpy) round differently: elementwise
+#: functions no library rounds correctly (onnxruntime's vectorized ones differ from the C library's by an ulp, and
+#: from one element of a tensor to the next), and those built of them
+_INEXACT_OPS = frozenset({
+    "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "Gemm",
+    "HardSigmoid", "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}
+    | {"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
+#: the float ops of ``_INEXACT_OPS`` that sum (or multiply) many values, in an order onnxruntime's vectorized kernel
+#: and numpy choose apart (float32 [0.3333] * 3 + ... summed to 12.0 there, 12.000002 here): exact only of whole
+#: numbers whose partial results the type holds exactly (``_whole_sum``)
+_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare",
+                           "Sum"})
+#: the ops that round a float to a whole number (Round: to the nearest, halves to even)
+_ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
 
 def _float16_wide(n, result: list, branch: str, values: dict, wide: dict, opsets: dict[str, int],
@@ -888,6 +906,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
     nodes = []
     wide: dict[str, Any] = {}   # float16 value -> the float32 value onnxruntime holds unrounded (_float16_wide)
     narrow: set[str] = set()   # those of ``wide`` a model's own Cast to float16 made (_float16_wide)
+    inexact: set[str] = set()   # float values an inexact op computed (_inexact_rounding)
     seqs: dict[str, list] = {}   # sequence value -> [(shape, elem)] of the tensors it holds, in order
     present: dict[str, bool] = {}   # optional value -> whether it holds one (made by Optional, passed on by Identity)
     filled: dict[str, tuple[tuple[int, ...], int]] = {}   # shapes the spec gave where ONNX's inference gave none
@@ -950,8 +969,12 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         branch = ""
         if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
             result = _to_array(n.attribute[0].t)  # cheap, and every round meets them again
-            if n.doc_string.startswith(_WIDE_MARK) and n.output and n.output[0]:
-                kind, _, data = n.doc_string[len(_WIDE_MARK):].partition(":")
+            doc = n.doc_string
+            if doc.startswith(_INEXACT_MARK) and n.output and n.output[0]:
+                inexact.add(n.output[0])
+                doc = doc[len(_INEXACT_MARK):]
+            if doc.startswith(_WIDE_MARK) and n.output and n.output[0]:
+                kind, _, data = doc[len(_WIDE_MARK):].partition(":")
                 try:   # (only ever a refusal's evidence: a model's own doc_string so spelt can make no size)
                     if result is not None and kind.removeprefix("cast") in ("<f4", "<f8"):
                         wide[n.output[0]] = np.frombuffer(bytes.fromhex(data), kind.removeprefix("cast")).reshape(
@@ -984,10 +1007,18 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
+        elif n.op_type in _LOG_REDUCTIONS and n.domain in ("", "ai.onnx") and n.input and \
+                getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
+            if all(not v or v in values for v in n.input):   # (not onnx's evaluator: it takes no integers)
+                result = _integer_log_reduction(n, [values[v] if v else None for v in n.input], opsets)
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
-            if result and n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0]):
+            if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
+        if result and branch and _inexact_rounding(n, [values.get(v) if v else None for v in n.input], result,
+                                                   inexact):
+            result = None   # (a Slice or Unique of an inexact value too: what it sizes is refused as unknown)
         if result is None or len(result) != len(n.output):
             continue
         if any(not isinstance(r, np.ndarray) or r.size > MAX_FOLD_ELEMENTS for r in result):
@@ -1011,8 +1042,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                             o, onnx.helper.np_dtype_to_tensor_dtype(r.dtype), list(r.shape)))
             else:
                 nodes.extend(onnx.helper.make_node("Constant", [], [o], value=numpy_helper.from_array(r, o),
-                                                   doc_string=f"{_WIDE_MARK}{'cast' if o in narrow else ''}{wide[o].dtype.str}:"
-                                                   f"{wide[o].tobytes().hex()}" if o in wide else None)
+                                                   doc_string=(_INEXACT_MARK if o in inexact else "") + (
+                                                       f"{_WIDE_MARK}{'cast' if o in narrow else ''}{wide[o].dtype.str}:"
+                                                       f"{wide[o].tobytes().hex()}" if o in wide else "") or None)
                              for o, r in zip(n.output, result) if o)
             changed = True
     if seq_bytes is not None:
@@ -1151,17 +1183,10 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
             return {out: held[at]}
     if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
         attrs = {a.name: a.i for a in n.attribute}
-        axis, new_axis, rank = attrs.get("axis", 0), attrs.get("new_axis", 0), len(held[0][0])
-        if new_axis and len({s for s, _ in held}) == 1 and -rank - 1 <= axis <= rank:
-            axis += rank + 1 if axis < 0 else 0
-            return {out: (held[0][0][:axis] + (len(held),) + held[0][0][axis:], held[0][1])}
-        if not new_axis and -rank <= axis < rank and all(len(s) == rank for s, _ in held):
-            axis += rank if axis < 0 else 0
-            rest = {s[:axis] + s[axis + 1:] for s, _ in held}
-            if len(rest) == 1:
-                shape = held[0][0]
-                return {out: (shape[:axis] + (sum(s[axis] for s, _ in held),) + shape[axis + 1:], held[0][1])}
-        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), new_axis)
+        shape = _ort_sequence_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
+        if shape is not None:
+            return {out: (shape, held[0][1])}
+        _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
     return {}
 
 
@@ -1218,6 +1243,27 @@ def _reshape1_shape(n, out: str, dims: tuple[int, ...], elem: int) -> dict:
             return {}
         shape[shape.index(-1)] = total // known
     return {out: (tuple(shape), elem)} if math.prod(shape) == total else {}
+
+
+def _ort_sequence_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> tuple[int, ...] | None:
+    """The shape onnxruntime's ConcatFromSequence makes of tensors of ``shapes`` (None where it refuses them).
+
+    onnxruntime holds every tensor holding elements to the first such one (the first tensor where none holds any):
+    alike off ``axis``, or alike whole with ``new_axis`` (stacked); an empty tensor is skipped, whatever its other
+    dimensions. The output is that tensor's shape, ``axis`` the sum of every tensor's (empty ones too), or with a new
+    axis of the count inserted. Why: a sequence of [1, 0] and [1, 1] (a SplitToSequence with a piece of 0) was
+    refused as one "onnxruntime refuses to concatenate", where onnxruntime runs it and writes [2, 1] along axis 0."""
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes) or not (-rank - 1 <= axis <= rank if new_axis else -rank <= axis < rank):
+        return None
+    axis += (rank + 1 if new_axis else rank) if axis < 0 else 0
+    ref = next((s for s in shapes if math.prod(s)), shapes[0])
+    for s in shapes:
+        if math.prod(s) and any(d != r for k, (d, r) in enumerate(zip(s, ref)) if new_axis or k != axis):
+            return None
+    if new_axis:
+        return ref[:axis] + (len(shapes),) + ref[axis:]
+    return ref[:axis] + (sum(s[axis] for s in shapes),) + ref[axis + 1:]
 
 
 def _refuse_unlike_concat(n, shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> None:
@@ -1546,6 +1592,154 @@ def _unsure_cast(x, r) -> bool:
         return True
     info = np.iinfo(r.dtype)
     return bool(np.any(~np.isfinite(t) | (t < float(info.min)) | (t >= float(info.max + 1))))
+
+
+#: the reductions onnxruntime's CPU kernel accumulates an integer tensor in float64 (``_unsure_reduction``)
+_FLOAT_ACCUMULATED = frozenset({"ReduceSum", "ReduceProd", "ReduceMean", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+                                "ReduceLogSum", "ReduceLogSumExp"})
+
+
+def _unsure_reduction(n, x) -> bool:
+    """Whether an integer reduction of ``x`` has no one value: onnxruntime's CPU kernel accumulates an integer
+    ReduceSum, ReduceProd, ReduceMean, ReduceL1, ReduceSumSquare (...) in float64 and converts back saturating, where
+    onnx's evaluator works in the integer type and wraps. Past 2**53 the two part: ReduceProd of int64 [2**62, 4]
+    is 9223372036854775807 there and 0 in the evaluator (a ``Clip(.., 0, 4)`` of it tiled 4 floats onnxruntime
+    wrote into 0 planned bytes), ReduceSum of [2**53 + 1, 2] 9007199254740994 there and 9007199254740995 here; the
+    mean of nothing is 0 there and INT64_MIN here. So a reduction whose partial values may pass 2**53 or the type's
+    range (bounded by the sum of the magnitudes, of their squares, or their product, over the whole input) or a mean
+    of an empty input is left unknown, as an unsure Cast is."""
+    import numpy as np
+
+    if n.op_type not in _FLOAT_ACCUMULATED or n.domain not in ("", "ai.onnx") or not isinstance(x, np.ndarray) \
+            or x.dtype.kind not in "iu":
+        return False
+    if x.size == 0:
+        return n.op_type == "ReduceMean"
+    exact = min(2**53, int(np.iinfo(x.dtype).max))   # (and the type's range: an int32 sum saturates at 2**31 - 1)
+    mags = [abs(int(v)) for v in x.reshape(-1).tolist()]
+    if n.op_type == "ReduceProd":
+        bound = 1
+        for m in mags:
+            bound *= max(m, 1)
+            if bound > exact:
+                return True
+        return False
+    return (sum(m * m for m in mags) if n.op_type in ("ReduceSumSquare", "ReduceL2") else sum(mags)) > exact
+
+
+def _near_whole(x, op: str) -> bool:
+    """Whether a float of ``x`` lies within a few ulps of where ``op`` (Ceil, Floor, a Cast's truncation: a whole
+    number; Round: a half) rounds to another whole number."""
+    import numpy as np
+
+    x64 = x.astype(np.float64)
+    at = x64 - 0.5 if op == "Round" else x64
+    tol = 16 * float(np.finfo(x.dtype).eps) * np.maximum(1.0, np.abs(x64))
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(~np.isfinite(at) | (np.abs(at - np.round(at)) <= tol)))
+
+
+#: the reductions through a logarithm that onnx's evaluator refuses for integers (onnx dropped them from opset 28's
+#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``); not
+#: ReduceLogSumExp, which onnxruntime computes in the integer type (``max + log(sum(exp(x - max)))``, each exp
+#: truncated: of [-1, -4], -1 where the float64 value truncates to 0), left unknown
+_LOG_REDUCTIONS = frozenset({"ReduceLogSum"})
+
+
+def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
+    """The output of an integer ReduceLogSum ``n`` of ``ins`` as onnxruntime makes it: the float64 reduction
+    truncated to the integer type; None (unknown) where that lands within a few ulps of a whole number (onnxruntime's
+    Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of a sum of 0 or less).
+
+    Why: onnx's evaluator refuses an integer input (its schemas of opset 28 take floats alone), so
+    ``ReduceLogSum(Shape(x))`` was never folded and what it sized was refused, though opsets 13-21 take int32 and
+    int64 and onnxruntime runs it: of a shape [4, 2, 3], log(9) = 2.197, truncated to 2."""
+    import numpy as np
+
+    x = ins[0]
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
+        return None
+    found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
+    if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
+        return None
+    return [np.trunc(found[0]).astype(x.dtype)]
+
+
+def _whole_sum(n, ins: list, result: list) -> bool:
+    """Whether a sum or product (``_ORDERED_SUMS``) of these inputs adds or multiplies whole numbers whose partial
+    results its float type holds exactly, bounded by the sum of the magnitudes (of their squares, their product; of
+    a MatMul or Einsum the product of its operands' sums): in any order it is then the one exact value
+    (``ReduceSum(Cast(Shape(x), FLOAT))``). A ReduceMean, where that mean is a whole number too: the one division
+    of an exact sum (or its product by the count's reciprocal) rounds to it."""
+    import numpy as np
+
+    if not result or result[0].dtype.kind != "f":
+        return True   # (an integer sum: ``_unsure_reduction``)
+    data = ins[:1] if n.op_type.startswith("Reduce") else ins
+    if not data or not all(isinstance(v, np.ndarray) and v.dtype.kind in "fiub" for v in data):
+        return False
+    mags = [np.abs(v.astype(np.float64)).reshape(-1) for v in data]
+    if not all(np.all(np.isfinite(m)) and np.all(m == np.round(m)) for m in mags):
+        return False
+    if n.op_type == "ReduceMean" and not np.all(result[0] == np.round(result[0])):
+        return False
+    if n.op_type == "ReduceProd":
+        bound = float(np.prod(np.maximum(mags[0], 1.0)))
+    elif n.op_type == "ReduceSumSquare":
+        bound = float(np.sum(mags[0] ** 2))
+    elif n.op_type in ("MatMul", "Einsum"):
+        bound = float(np.prod([np.sum(m) + 1.0 for m in mags]))
+    else:
+        bound = float(sum(np.sum(m) for m in mags))
+    return bound <= 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+
+
+def _whole_pow(ins: list, result: list) -> bool:
+    """Whether a Pow of these inputs raises whole numbers to whole non-negative powers whose results its float type
+    holds exactly (``Pow(Cast(Shape(x), FLOAT), 2.0)``): onnxruntime and numpy then make the one exact value, where
+    a root (``0.5``) or a power past 2**24 in float32 (257 ** 3) they round apart."""
+    import numpy as np
+
+    if len(ins) != 2 or not all(isinstance(v, np.ndarray) and v.dtype.kind in "fiu" for v in ins) \
+            or result[0].dtype.kind != "f":
+        return False
+    base, power = (v.astype(np.float64) for v in ins)
+    limit = 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+    with np.errstate(all="ignore"):
+        exact = np.power(np.abs(base), power) if base.size and power.size else np.zeros(0)
+    return bool(np.all(np.isfinite(base)) and np.all(base == np.round(base)) and np.all(power == np.round(power))
+                and np.all(power >= 0) and np.all(exact <= limit))
+
+
+def _inexact_rounding(n, ins: list, result: list, inexact: set[str]) -> bool:
+    """Follow, in ``inexact``, the float values an inexact op computed (``_INEXACT_OPS``, and every float computed
+    from one), and tell whether node ``n`` makes a whole number or a decision of one that onnxruntime may make
+    otherwise (True: its value is left unknown).
+
+    Why: onnxruntime's vectorized Exp, Log, Sin... differ from numpy's by an ulp, and from one element to the next
+    of one tensor; a whole number rounded from such a value may differ by one. ``ConstantOfShape(Cast(Ceil(Exp(Log(
+    Cast(Shape(x), FLOAT))))))`` of a 14-long x: numpy's Exp(Log(14)) is 14.0, 14 rows planned (56 bytes), and
+    onnxruntime's an ulp above it, 15 rows written (60 bytes); of a 5-long x the other way round (numpy's 5.0000005:
+    6 rows planned, 5 written). A Ceil, Floor, Round or Cast to an integer of such a value folds
+    where every element lies clear of where the rounding changes (its result then exact); near it, and any integer
+    or bool computed otherwise from one (a comparison, an ArgMax), the value is left unknown, and what it sizes is
+    refused as unknown."""
+    import numpy as np
+
+    held = any(v in inexact for v in n.input if v)
+    if not held and (n.op_type not in _INEXACT_OPS or n.op_type == "Pow" and _whole_pow(ins, result)
+                     or n.op_type in _ORDERED_SUMS and _whole_sum(n, ins, result)):
+        return False
+    if held and n.op_type in _ROUNDINGS and ins and isinstance(ins[0], np.ndarray) and ins[0].dtype.kind == "f" \
+            and n.input[0] in inexact:
+        whole = n.op_type in ("Ceil", "Floor", "Round") or result[0].dtype.kind in "biu"
+        if whole:
+            return _near_whole(ins[0], n.op_type)
+    outs = [(o, r) for o, r in zip(n.output, result) if o]
+    if held and any(r.dtype.kind != "f" for _, r in outs):
+        return True
+    inexact.update(o for o, r in outs if r.dtype.kind == "f")
+    return False
 
 
 def _evaluate(n, inputs: list, opsets: dict[str, int]):

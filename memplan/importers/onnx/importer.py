@@ -66,6 +66,7 @@ from .kernels import (
     check_linear_attention_empty,
     check_llm_kernel_limits,
     check_lrn_rank,
+    check_mel_weight_edges,
     check_ms_attention,
     check_ms_multi_head_attention,
     check_ms_rotary_caches,
@@ -644,6 +645,7 @@ def _import_inlined(onnx, model, source: str, base_dir: str | None, default_name
         check_topk_k(n, where, shapes, facts["values"], opset)
         check_expand_shape(n, where, shapes, facts["values"])
         check_onehot_depth(n, where, facts["values"])
+        check_mel_weight_edges(n, where, facts["values"])
         check_integer_divisor(n, where, facts["values"])
         check_constant_of_shape_value(n, where)
         check_input_named_empty(n, where, opset)

@@ -219,6 +219,34 @@ def check_onehot_depth(n, where: str, values: dict) -> None:
                          "run it (\"Depth is negative\")")
 
 
+def check_mel_weight_edges(n, where: str, values: dict) -> None:
+    """A MelWeightMatrix whose known edges fall outside its spectrogram's bins as onnxruntime's kernel computes them
+    (``floor((dft_length + 1) * edge_hertz / sample_rate)`` in float32, each edge's bin below ``dft_length // 2 + 1``)
+    is refused naming the node and the edge: onnxruntime refuses to run it ("upper_edge_hertz produces a mel triangle
+    filter bank that is out of range"), where ONNX's inference sized it ``[dft_length // 2 + 1, num_mel_bins]`` and
+    the model was planned (a dft_length of 15 at 16 kHz up to 8 kHz: its upper edge's bin 8 of 8)."""
+    import numpy as np
+
+    if n.op_type != "MelWeightMatrix" or not _default_domain(n) or len(n.input) < 5:
+        return
+    known = [values.get(v) for v in n.input[1:5]]
+    if any(v is None or v.size != 1 for v in known):
+        return
+    dft, rate = (int(v.reshape(-1)[0]) for v in known[:2])
+    if rate == 0:
+        return
+    bins = dft // 2 + 1
+    for k, name in ((3, "lower_edge_hertz"), (4, "upper_edge_hertz")):
+        hertz = np.float32(known[k - 1].reshape(-1)[0])
+        with np.errstate(all="ignore"):
+            index = np.floor(np.float32(dft + 1) * hertz / np.float32(rate))
+        if not 0 <= index < bins:   # (NaN too)
+            raise GraphError(f"{where}: its {name} {n.input[k]!r} ({float(hertz)} Hz) falls in bin {float(index):g} "
+                             f"of a spectrogram of {bins} "
+                             f"(dft_length {dft}, sample_rate {rate}); onnxruntime refuses to run it (\"{name} produces "
+                             "a mel triangle filter bank that is out of range\")")
+
+
 def check_integer_divisor(n, where: str, values: dict) -> None:
     """An integer Div or Mod whose known divisor (a constant, or one folded from shapes) holds a 0 is refused naming
     the node: onnxruntime refuses the model when that divisor is a constant ("Integer division by zero", at session

@@ -848,7 +848,9 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
     ``[3]`` for ``[2, 4]`` along axis 1, a blocked scale with a scalar zero point), while onnxruntime refuses to run
     them ("scale must be 1D tensor with size 4", "x_zero_point must be null or 1D tensor with size 4"); likewise a
     per-axis or blocked one along an ``axis`` outside the input's rank ("IsAxisInRange"), which ONNX's inference does
-    not refuse either."""
+    not refuse either; and a blocked one whose scale is one value (``[1]``, of an input ``[1]`` by blocks of 1 or
+    ``[3]`` by 4), which onnxruntime reads as per tensor and refuses ("block_size must be 0 for per-tensor
+    quantization")."""
     if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or n.domain not in ("", "ai.onnx") or opset < 13:
         return
     if len(n.input) < 2 or not n.input[0] or not n.input[1]:
@@ -862,7 +864,10 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
     axis, block = attrs.get("axis", 1), attrs.get("block_size", 0) if opset >= 21 else 0
     one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
     why = ""
-    if block > 0 or not one(scale):
+    if block > 0 and one(scale):   # (onnxruntime reads a one-element scale as per tensor, whatever block_size says)
+        why = (f"its scale {n.input[1]!r} ({list(scale)}) is one value, which onnxruntime reads as per tensor, where "
+               f"its block_size is {block} (\"block_size must be 0 for per-tensor quantization\")")
+    elif block > 0 or not one(scale):
         if not -len(x) <= axis < len(x):   # (ONNX's inference lets it through)
             raise GraphError(f"{where}: its axis {axis} is outside its input {n.input[0]!r}'s {len(x)} dimensions "
                              f"({list(x)}), where its scale {n.input[1]!r} ({list(scale)}) is "
