@@ -68,6 +68,18 @@ def max_stages(allowed: list[bool]) -> int:
     return 1 + sum(allowed[:-1])
 
 
+#: why a graph may have fewer stages than nodes, as each refusal of too many devices says it
+KEPT_ON_ONE_DEVICE = ("a fusion group, or a tensor written through a view such as a KV cache, keeps its nodes on one "
+                      "device")
+
+
+def stage_limit(graph: Graph) -> int:
+    """The most devices ``graph`` can be split over, each given a node (``max_stages`` of its ``cut_constraints``):
+    the limit ``check_stages`` refuses more devices than, for a caller that checks it before any split (``bench
+    devices``, over several counts at once)."""
+    return max_stages(cut_constraints(graph, units_of(graph))[0])
+
+
 def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
     """ScheduleError naming ``devices`` when ``graph`` cannot give each of ``n`` devices a node: ``plan(g,
     devices=1024)`` on a 49-node graph returned a "safe" plan of 988 empty devices (each an arena of 0 bytes,
@@ -81,8 +93,7 @@ def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
             raise ScheduleError.of(f"{{devices}}: graph {literal(_short(graph.name))} has no nodes, so no device "
                                    "would run anything; plan it on one device", devices=n)
         why = (f"it has {nodes} node{'s' * (nodes != 1)}" if most >= nodes else
-               f"its {nodes} nodes can be cut into at most {most} stage{'s' * (most != 1)} (a fusion group, or a "
-               "tensor written through a view such as a KV cache, keeps its nodes on one device)")
+               f"its {nodes} nodes can be cut into at most {most} stage{'s' * (most != 1)} ({KEPT_ON_ONE_DEVICE})")
         raise ScheduleError.of(f"{{devices}} is more than graph {literal(_short(graph.name))} can use: {why}, so "
                                f"{n - most} device(s) would run nothing; ask for at most {most}", devices=n)
 
