@@ -21,7 +21,7 @@ import memplan
 from memplan import examples
 from memplan.argtypes import FLAGS
 from memplan.cli import main
-from memplan.devices.split import split_devices, weight_bytes
+from memplan.devices.split import split_devices
 
 
 def _tiny() -> memplan.Graph:
@@ -140,11 +140,3 @@ def test_an_error_names_its_options_by_field_form_and_keeps_them_through_pickle(
     plain = memplan.BudgetError("devices=2 {x} the device_capacity of 1 B")
     assert plain.spelled(FLAGS) == str(plain)
 
-
-def test_weights_of_a_device_in_the_library_text_match_what_the_split_holds():
-    """The capacity refusals' numbers come from the split (``weight_bytes``), unchanged by their spelling."""
-    g = memplan.examples.moe()
-    w = weight_bytes(g)
-    exc = _library_error(g, device_capacity=w - 1)
-    assert str(exc).startswith(f"device 0 needs {w} B of weights alone, over the device_capacity of {w - 1} B")
-    assert exc.spelled(FLAGS).startswith(f"device 0 needs {w} B of weights alone, over --device-capacity {w - 1} B")
