@@ -136,7 +136,7 @@ def spell_options(template: str, values: dict[str, Any], spell: Spelling | Calla
             name, v, form = value
             if form == "w":
                 return spell.word(name)
-            return forms[form](name, format_spec or repr(v))
+            return forms.get(form, spell.given)(name, format_spec or repr(v))   # (``!r``, ``!s``: given)
 
     return Options().vformat(template, (), values)
 
