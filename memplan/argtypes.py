@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 
+from .errors import Spelling
 from .errors import UnusedOption as UnusedOption  # (held, as a FieldWarning is, for one ``memplan: warning:`` line)
 from .errors import counted as counted  # (the summary lines' "1 node": the errors' messages count things too)
 from .planfile import INT64, MAX_STREAMS
@@ -166,7 +167,7 @@ def warning_line(message, category, filename, lineno, file=None, line=None, _def
     from .errors import FieldWarning
 
     if issubclass(category, (FieldWarning, UnusedOption)) and held is not None:
-        text = message.spelled(flag_spelling) if isinstance(message, UnusedOption) else str(message)
+        text = message.spelled(FLAGS) if isinstance(message, UnusedOption) else str(message)
         if (category, text) not in held:   # (each said once, though read or warned of twice)
             held.append((category, text))
     elif _default is not None:
@@ -185,6 +186,17 @@ def flag_spelling(name: str, text: str) -> str:
     if name not in PLAN_FLAGS:
         return f"{name}={text}"
     return f"--{name.replace('_', '-')} {text.strip(chr(39))}"
+
+
+def flag_word(name: str) -> str:
+    """A library keyword option's name alone, as the command's prose says it (``memory_budget``: "memory budget"):
+    the thing it sets, not a flag the user gave ("planned again with the 1000 B it leaves ... as a memory budget")."""
+    return name.replace("_", " ") if name in PLAN_FLAGS else name
+
+
+#: the library's options as the command line writes them (``errors.NamesOptions``): ``--devices 40`` for
+#: ``devices=40``, ``--device-capacity 1024`` for "the device_capacity of 1024", "memory budget" for ``memory_budget``
+FLAGS = Spelling(flag_spelling, flag_spelling, flag_word)
 
 
 def print_warning(text: str) -> None:

@@ -74,12 +74,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # (``--workers`` where CP-SAT runs one thread, ``--max-events`` with ``--streams 1``: the library's warnings, in
     # the command's words, ``argtypes.warning_line``)
     extras = _plan_extras(args)
-    try:
-        planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
-                             workers=args.workers, progress=_progress(args), **extras)
-    except MemplanError as exc:
-        _respell_split_options(exc, args)
-        raise
+    planned = plan_graph(graph, solver=args.solver, time_limit=args.time_limit, seed=args.seed,
+                         workers=args.workers, progress=_progress(args), **extras)
     p = planned.plan
 
     def save_plan() -> None:
@@ -99,22 +95,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             f"{p.solver.get('name')} {p.solver.get('status')} in {p.solver.get('seconds', 0):.3f}s"
                             + _cut_short(p.solver))
     return 0
-
-
-def _respell_split_options(exc: MemplanError, args: argparse.Namespace) -> None:
-    """Raise ``exc`` again with ``--devices N`` and ``--device-capacity`` where the library's message names them as its
-    keywords (``devices=40 is more than graph 'g' can use``, ``over the device_capacity of 1024 B``); return where it
-    names neither. Why: ``memplan plan G -o P --devices 40 --graph-out S`` was refused as "devices=40 ...", an option
-    spelt as no command line writes it, where every other refusal of the command names the flag the user typed."""
-    text = str(exc)
-    n = getattr(args, "devices", None)
-    if n is not None and text.startswith(f"devices={n}"):
-        text = f"--devices {n}" + text[len(f"devices={n}"):]
-    if getattr(args, "device_capacity", None) is not None:   # (and its re-plan within what it leaves: ``plan.py``)
-        text = text.replace("the device_capacity of", "--device-capacity").replace(" as a memory_budget:",
-                                                                                   " as a memory budget:")
-    if text != str(exc):
-        raise MemplanError(text) from None
 
 
 def _cut_short(block: dict) -> str:
@@ -887,7 +867,8 @@ def _main(argv: Sequence[str] | None, held: list[tuple[type[Warning], str]] | No
         from .errors import FieldWarning
 
         fields = [text for category, text in held or () if issubclass(category, FieldWarning)]
-        argtypes.print_error(str(exc) + (f"; note: {fields[0]}" if fields and "; note: " not in str(exc) else ""))
+        said = exc.spelled(argtypes.FLAGS)   # (the library's options named as the flags: ``errors.NamesOptions``)
+        argtypes.print_error(said + (f"; note: {fields[0]}" if fields and "; note: " not in said else ""))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         argtypes.print_error("interrupted")

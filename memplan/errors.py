@@ -15,11 +15,51 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence, Set
 from itertools import islice
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 
-class MemplanError(Exception):
-    """Base of every error memplan raises on purpose."""
+class NamesOptions:
+    """A message that names the caller's options, in the caller's words: made with ``of(template, **values)``, its
+    text names each option through the ``template``'s fields, spelt as Python keywords (``keyword_spelling``);
+    ``spelled`` spells them otherwise, as the ``memplan`` command does (``argtypes.FLAGS``: ``--devices 40``). A
+    field ``{devices}`` is the option given a value (``devices=40``), ``{streams:N}`` the option with the text after
+    the colon (``streams=N``), ``{device_capacity!n}`` the option named as what it sets, with its value ("the
+    device_capacity of 1024"), ``{memory_budget!w}`` the option's name alone. Text that is no field (a graph's name,
+    a nested message) goes in through ``literal``. Why: ``memplan plan --devices 40`` rewrote the library's "devices=40
+    ..." into "--devices 40 ..." by its text after the raise, which any rewording of the message broke silently, and
+    which rewrote a graph named "the device_capacity of" as well; now the message carries its options, and each
+    caller spells them (``UnusedOption``'s warnings and ``MemplanError``'s refusals alike)."""
+
+    template: str = ""
+    values: Mapping[str, Any] = MappingProxyType({})   # (none: each one made ``of`` a template holds its own)
+
+    def __init__(self, *args: Any, template: str = "", values: dict[str, Any] | None = None) -> None:
+        if template:
+            self.template = template
+            self.values = dict(values or {})
+            args = (spell_options(template, self.values, KEYWORDS),)
+        super().__init__(*args)
+
+    @classmethod
+    def of(cls, template: str, **values: Any):
+        """The error or warning whose text is ``template`` with its option fields filled from ``values`` (see
+        the class)."""
+        return cls(template=template, values=values)
+
+    def spelled(self, spell: Spelling | Callable[[str, str], str]) -> str:
+        """The text with each option field spelt by ``spell`` (a ``Spelling``, or a function ``spell(name,
+        value_text)`` for an option given a value); the text itself when made without a template."""
+        return spell_options(self.template, self.values, spell) if self.template else str(self)
+
+    def phrased(self) -> str:
+        """The message as a template to build on (``literal``'s text where it was made without one): an error that
+        wraps this one keeps its options to be spelt (``of(template + cls.phrased(inner), **inner.values)``)."""
+        return self.template or literal(str(self))
+
+
+class MemplanError(NamesOptions, Exception):
+    """Base of every error memplan raises on purpose (one that names options: ``NamesOptions``)."""
 
 
 class FieldWarning(UserWarning):
@@ -28,33 +68,17 @@ class FieldWarning(UserWarning):
     ``view_of`` or ``inplace`` silently plans the user's alias or in-place pair as memory of its own."""
 
 
-class UnusedOption(UserWarning):
+class UnusedOption(NamesOptions, UserWarning):
     """An option the other options leave without effect: ``memplan.plan(g, streams=1, max_events=3)`` (one stream
     has no cross-stream event to cap) plans as without it and says so with this warning, as ``memplan plan`` says so on
     one ``memplan: warning:`` line (``argtypes.unused``). A warning, not a refusal: a sweep over ``streams`` 1, 2, 4
     with one ``max_events`` still runs its first case.
 
-    One the library raises is made with ``of(template, **values)``: its text names each option through the
-    ``template``'s fields (``{max_events}``: the option and the value given; ``{streams:N}``: the option with the
-    text after the colon), spelt as keywords (``max_events=3``); ``spelled`` spells them otherwise, as the ``memplan``
-    command does (``--max-events 3``). Why: the command warned of ``--streams 1 --max-events N`` itself and
-    filtered out the library's warning of the same by its text, two sources of one warning that a reworded
-    message would have printed twice; now the library's warning is the one source, in each caller's words."""
-
-    def __init__(self, message: str = "", *, template: str = "", values: dict[str, Any] | None = None) -> None:
-        self.template = template
-        self.values = dict(values or {})
-        super().__init__(spell_options(template, self.values, keyword_spelling) if template else message)
-
-    @classmethod
-    def of(cls, template: str, **values: Any) -> UnusedOption:
-        """The warning whose text is ``template`` with its option fields filled from ``values`` (see the class)."""
-        return cls(template=template, values=values)
-
-    def spelled(self, spell: Callable[[str, str], str]) -> str:
-        """The text with each option field spelt ``spell(name, value_text)`` (the text itself when made without a
-        template)."""
-        return spell_options(self.template, self.values, spell) if self.template else str(self)
+    One the library raises is made with ``of(template, **values)`` (``NamesOptions``): spelt as keywords
+    (``max_events=3``), and by the ``memplan`` command as flags (``--max-events 3``). Why: the command warned of
+    ``--streams 1 --max-events N`` itself and filtered out the library's warning of the same by its text, two sources
+    of one warning that a reworded message would have printed twice; now the library's warning is the one source, in
+    each caller's words."""
 
 
 class WallClockStop(UnusedOption):
@@ -70,18 +94,49 @@ def keyword_spelling(name: str, text: str) -> str:
     return f"{name}={text}"
 
 
-def spell_options(template: str, values: dict[str, Any], spell: Callable[[str, str], str]) -> str:
-    """``template`` with each field ``{name}`` made ``spell(name, repr(values[name]))`` and ``{name:text}`` made
-    ``spell(name, text)`` (``UnusedOption``)."""
+class Spelling(NamedTuple):
+    """How a message names an option (``NamesOptions``), per field form: ``given`` an option with its value's text
+    (``{devices}``: ``devices=40``), ``named`` the option named as what it sets (``{device_capacity!n}``: "the
+    device_capacity of 1024"), ``word`` its name alone (``{memory_budget!w}``: "memory_budget")."""
+
+    given: Callable[[str, str], str]
+    named: Callable[[str, str], str]
+    word: Callable[[str], str]
+
+
+#: the options as a Python caller writes them: every message's own text
+KEYWORDS = Spelling(keyword_spelling, lambda name, text: f"the {name} of {text}", str)
+
+
+def literal(text: str) -> str:
+    """``text`` as a template's plain text (braces doubled): a graph's name or a nested message put into a
+    template is never read as fields."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def spell_options(template: str, values: dict[str, Any], spell: Spelling | Callable[[str, str], str]) -> str:
+    """``template`` with each field ``{name}`` made ``spell.given(name, repr(values[name]))``, ``{name:text}``
+    ``spell.given(name, text)``, ``{name!n}`` ``spell.named(...)`` and ``{name!w}`` ``spell.word(name)``
+    (``NamesOptions``). A plain function ``spell`` spells ``given`` and ``named`` alike, and the name alone as
+    Python does."""
     import string
+
+    if not isinstance(spell, Spelling):
+        spell = Spelling(spell, spell, KEYWORDS.word)
+    forms = {None: spell.given, "n": spell.named}
 
     class Options(string.Formatter):
         def get_value(self, key, args, kwargs):   # (the name kept beside its value, for ``spell``)
             return key, kwargs.get(key)
 
+        def convert_field(self, value, conversion):   # (the form kept for ``format_field``)
+            return (*value, conversion)
+
         def format_field(self, value, format_spec):
-            name, v = value
-            return spell(name, format_spec or repr(v))
+            name, v, form = value
+            if form == "w":
+                return spell.word(name)
+            return forms.get(form, spell.given)(name, format_spec or repr(v))   # (``!r``, ``!s``: given)
 
     return Options().vformat(template, (), values)
 

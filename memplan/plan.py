@@ -259,9 +259,10 @@ def _within_capacity(graph: Graph, made: Plan, device_capacity, memory_budget: i
         budget = room if memory_budget is None else min(room, memory_budget)
         try:
             again = replan(budget, "device_capacity")
-        except BudgetError as none_fits:
-            raise BudgetError(f"{exc}; planned again with the {budget} B it leaves after the weights as a "
-                              f"memory_budget: {none_fits}") from None
+        except BudgetError as none_fits:   # (both messages' options kept, for the caller to spell: ``NamesOptions``)
+            raise BudgetError.of(f"{exc.phrased()}; planned again with the {budget} B it leaves after the weights as "
+                                 f"a {{memory_budget!w}}: {none_fits.phrased()}",
+                                 **{**exc.values, **none_fits.values}) from None
         check_capacity(graph, again, device_capacity)
         return again
 
@@ -1174,7 +1175,8 @@ def _plan_devices(graph: Graph, n: int, solver: str, options: SolveOptions, t0: 
         raise KeyboardInterrupt
     for d in over[:1]:
         arena, weights = result.device_arena_bytes[d], split.weight_bytes[d]
-        raise BudgetError(over_capacity(d, weights, arena, caps[d]) + _given_back(d in serial, d in low))
+        raise BudgetError.of(over_capacity(d, weights, arena, caps[d]) + _given_back(d in serial, d in low),
+                             device_capacity=caps[d])
     model = cost_model if cost_model is not None else CostModel()
     block = dict(result.solver)
     if cut:   # (the round that met the Ctrl-C may have been given back: its devices solved again)

@@ -66,21 +66,20 @@ def _mib(b: int) -> str:
 
 def _check_stages(graphs: list, devices: list[int]) -> None:
     """Refuse, before the table's header and any plan, a device count over the stages a model can be cut into
-    (``devices.split.max_stages``). Why: ``bench devices --models tiny --devices 2 40`` printed the header and the
-    2-device row, then failed at the split over 40 with the library's "devices=40 is more than graph ... can use",
-    an option spelt as no command line writes it (as ``--solver ggml`` failed at the first split before round 75)."""
-    from ..devices.rewrite import cut_constraints, units_of
-    from ..devices.split import max_stages
+    (``devices.split.stage_limit``: the limit the split itself refuses more devices than). Why: ``bench devices
+    --models tiny --devices 2 40`` printed the header and the 2-device row, then failed at the split over 40 with the
+    library's "devices=40 is more than graph ... can use" (as ``--solver ggml`` failed at the first split before
+    round 75); named here for the model and the table's several counts."""
+    from ..devices.split import KEPT_ON_ONE_DEVICE, stage_limit
     from ..errors import MemplanError
 
     for graph, label in graphs:
         n = max(devices)
         if n > 1 and graph.nodes:
-            most = max_stages(cut_constraints(graph, units_of(graph))[0])
+            most = stage_limit(graph)
             if n > most:
                 raise MemplanError(f"--devices {n}: model {label} can be cut into at most {most} pipeline stages "
-                                   f"(a fusion group, or a tensor written through a view such as a KV cache, keeps "
-                                   f"its nodes on one device), so {n - most} device(s) would run nothing; give "
+                                   f"({KEPT_ON_ONE_DEVICE}), so {n - most} device(s) would run nothing; give "
                                    f"device counts of at most {most}")
 
 

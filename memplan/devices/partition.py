@@ -324,8 +324,8 @@ def _capacity_error(sw: _StageWeights, prev_end: list[int], U: int, n: int, caps
                 end = next(i for i in range(s, U) if prev_end[i] >= s)
             need = sw.of(s, end)
             note = "with weights also read on earlier devices, replicated; " if need > sw.pw[end + 1] - sw.pw[s] else ""
-            raise BudgetError(f"device {d} needs {need} B of weights ({note}units {s}..{end}), "
-                              f"over the device_capacity of {cap} B")
+            raise BudgetError.of(f"device {d} needs {need} B of weights ({note}units {s}..{end}), "
+                                 "over {device_capacity!n} B", device_capacity=cap)
         s = e + 1
     raise BudgetError(f"the weights do not fit {n} devices of {list(caps)} B")  # pragma: no cover
 
@@ -344,8 +344,8 @@ def _spread_error(sw: _StageWeights, prev_end: list[int], U: int, need: int, cap
         least, s = min(options)
         if least > caps[d]:
             end = U - 1 if last else _next_end(prev_end, s, U)
-            raise BudgetError(f"device {d} needs at least {least} B of weights (units {s}..{end}, the least any split "
-                              f"leaves it), over the device_capacity of {caps[d]} B")
+            raise BudgetError.of(f"device {d} needs at least {least} B of weights (units {s}..{end}, the least any "
+                                 "split leaves it), over {device_capacity!n} B", device_capacity=caps[d])
     raise BudgetError(f"the weights do not fit {len(caps)} devices of {list(caps)} B with a stage on each of the "
                       f"{need} devices the cuts can fill")
 

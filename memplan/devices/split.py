@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BudgetError, ScheduleError, as_int, named_options
+from ..errors import BudgetError, ScheduleError, as_int, literal, named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..optimize.cost import total_us
@@ -68,6 +68,18 @@ def max_stages(allowed: list[bool]) -> int:
     return 1 + sum(allowed[:-1])
 
 
+#: why a graph may have fewer stages than nodes, as each refusal of too many devices says it
+KEPT_ON_ONE_DEVICE = ("a fusion group, or a tensor written through a view such as a KV cache, keeps its nodes on one "
+                      "device")
+
+
+def stage_limit(graph: Graph) -> int:
+    """The most devices ``graph`` can be split over, each given a node (``max_stages`` of its ``cut_constraints``):
+    the limit ``check_stages`` refuses more devices than, for a caller that checks it before any split (``bench
+    devices``, over several counts at once)."""
+    return max_stages(cut_constraints(graph, units_of(graph))[0])
+
+
 def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
     """ScheduleError naming ``devices`` when ``graph`` cannot give each of ``n`` devices a node: ``plan(g,
     devices=1024)`` on a 49-node graph returned a "safe" plan of 988 empty devices (each an arena of 0 bytes,
@@ -78,13 +90,12 @@ def check_stages(graph: Graph, n: int, allowed: list[bool]) -> None:
     if n > most:
         nodes = len(graph.nodes)
         if not nodes:   # (it said "1 device(s) would run nothing" of 2, where neither has a node to run)
-            raise ScheduleError(f"devices={n}: graph {_short(graph.name)} has no nodes, so no device would run "
-                                "anything; plan it on one device")
+            raise ScheduleError.of(f"{{devices}}: graph {literal(_short(graph.name))} has no nodes, so no device "
+                                   "would run anything; plan it on one device", devices=n)
         why = (f"it has {nodes} node{'s' * (nodes != 1)}" if most >= nodes else
-               f"its {nodes} nodes can be cut into at most {most} stage{'s' * (most != 1)} (a fusion group, or a "
-               "tensor written through a view such as a KV cache, keeps its nodes on one device)")
-        raise ScheduleError(f"devices={n} is more than graph {_short(graph.name)} can use: {why}, so "
-                            f"{n - most} device(s) would run nothing; ask for at most {most}")
+               f"its {nodes} nodes can be cut into at most {most} stage{'s' * (most != 1)} ({KEPT_ON_ONE_DEVICE})")
+        raise ScheduleError.of(f"{{devices}} is more than graph {literal(_short(graph.name))} can use: {why}, so "
+                               f"{n - most} device(s) would run nothing; ask for at most {most}", devices=n)
 
 
 def check_devices(n: Any) -> int:
@@ -155,8 +166,8 @@ def split_with_serial(graph: Graph, n: int, *, cost_model: CostModelLike | None 
     wbytes = tuple(wb)
     for d in range(n):
         if caps is not None and wbytes[d] > caps[d]:
-            raise BudgetError(f"device {d} needs {wbytes[d]} B of weights (with weights also read on earlier "
-                              f"devices, replicated), over the device_capacity of {caps[d]} B")
+            raise BudgetError.of(f"device {d} needs {wbytes[d]} B of weights (with weights also read on earlier "
+                                 "devices, replicated), over {device_capacity!n} B", device_capacity=caps[d])
     members: list[list[int]] = [[] for _ in range(n)]
     for i, d in enumerate(ndev):
         members[d].append(i)
@@ -200,17 +211,18 @@ def check_capacity(graph: Graph, plan: Plan, device_capacity: int | Sequence[int
     (cap,) = device_capacities(device_capacity, 1)
     weights = weight_bytes(graph)
     if weights + plan.arena_bytes > cap:
-        raise BudgetError(over_capacity(0, weights, plan.arena_bytes, cap))
+        raise BudgetError.of(over_capacity(0, weights, plan.arena_bytes, cap), device_capacity=cap)
 
 
 def over_capacity(device: int, weights: int, arena: int, cap: int) -> str:
-    """What a device over its capacity needs. Weights over it alone are said so: no order or solver can help
-    there, and "weights plus an arena = total" left the user to find that out from the sum."""
+    """What a device over its capacity ``cap`` needs, as the template of a ``BudgetError.of(..., device_capacity=cap)``
+    (``errors.NamesOptions``). Weights over it alone are said so: no order or solver can help there, and "weights
+    plus an arena = total" left the user to find that out from the sum."""
     if weights > cap:
-        return (f"device {device} needs {weights} B of weights alone, over the device_capacity of {cap} B "
+        return (f"device {device} needs {weights} B of weights alone, over {{device_capacity!n}} B "
                 f"(its arena needs {arena} B more)")
     return (f"device {device} needs {weights} B of weights plus an arena of {arena} B = {weights + arena} B, "
-            f"over the device_capacity of {cap} B")
+            "over {device_capacity!n} B")
 
 
 def weight_bytes(graph: Graph) -> int:
