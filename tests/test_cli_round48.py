@@ -110,7 +110,7 @@ def test_plan_writes_the_librarys_bytes_and_every_command_agrees(tmp_path_factor
     code, _out, err = _run("plan", gp, "-o", pp, "-q", *cli)
     if refused is not None:   # the library's refusal, said in one line, and no file
         assert_bad_input(code, err)
-        said = str(refused)   # (the CLI names its flags as typed: round 77's ``cli._respell_split_options``)
+        said = str(refused)   # (the CLI names its flags as typed: since round 77; round 78 spells them through ``errors.NamesOptions``)
         n = lib.get("devices")
         if n is not None and said.startswith(f"devices={n}"):
             said = f"--devices {n}" + said[len(f"devices={n}"):]
