@@ -66,8 +66,11 @@ SCAN_COVERED = True
 #: ``list_schedule_twin`` keeps dense clocks (an int32 numpy row per clock) above this many possible streams (fewer:
 #: dict clocks, which hold only the streams a clock knows) ...
 DENSE_STREAMS = 32
-#: ... while a row for every unit and the matrix of every stream's clock take at most this many cells (256 MiB)
-DENSE_CELLS = 1 << 26
+#: (whatever the number of units: a dense row is made only where a unit takes an event, and a stream's clock row is
+#: shared by its units up to the next one, where dict clocks copy a dict for every unit, each holding every stream its
+#: clock knows. Why: past a cap of 2**26 cells counting a row for every unit, the dict clocks that stayed took 3.8 GB
+#: and ~20x the time of the dense rows for a 100,000-node MoE-like graph on 1,024 streams, whose clocks know
+#: hundreds of streams each: 50,000 nodes, under the cap, had taken 3.6 s and 0.18 GB)
 #: with dense clocks, ``related`` finds the streams that know an input through the most that each block of this many
 #: streams knows of the input's stream (``_block_max``): the blocks holding a knower, then their rows only. Why: a
 #: whole column of the clock matrix per input was O(streams) per unit (a 20,000-branch fork on 1,024 streams: every
@@ -290,7 +293,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     width = min(k, n)   # (stream ids lie below both: no more streams are used than units)
     # dense clocks once more than DENSE_STREAMS streams are in use (a chain at 1,024 streams keeps dict clocks: a
     # width x width matrix for the one stream it uses was 4 MB per 1,000 units); the same schedules either way
-    may_dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
+    may_dense = width > DENSE_STREAMS
     dense = False
     matrix = block_most = np.zeros((0, 0), dtype=np.int32)
     block_rows = np.arange(-(-width // KNOW_BLOCK) * KNOW_BLOCK).reshape(-1, KNOW_BLOCK)   # a block's streams
