@@ -38,7 +38,7 @@ def test_list_scheduler_keeps_dense_clocks_on_many_units(monkeypatch):
     """Above 32 streams the list scheduler's vector clocks are numpy rows only while a row for *every unit* fitted a
     cap of 2**26 cells (65,536 units on 1,024 streams); past it they fell back to dict clocks, which copy a dict of
     every known stream for every unit and merge an event's clock entry by entry: a 100,000-node MoE-like graph on
-    1,024 streams took 3.8 GB and over 390 s on the loaded VM (50,000 nodes, dense: 0.18 GB, 25 s). Dense rows are
+    1,024 streams took 3.8 GB and 85 s of CPU (dense rows: 0.32 GB, 6.7 s). Dense rows are
     made only where a unit takes an event, so no unit count makes them the larger choice; now they are kept.
 
     The cap is set here to what 1,000 units' rows take (the graph has ~2,000 units), as the 2**26 cap stood to a
@@ -51,3 +51,39 @@ def test_list_scheduler_keeps_dense_clocks_on_many_units(monkeypatch):
     merged = stats.get("merged", 0)
     # one step per event source merged: at most the 64 chain ends of each join and each expert's router
     assert 0 < merged <= 2 * len(U.members), stats
+
+
+def _cache_writes(n: int) -> memplan.Graph:
+    """A cache made first, ``n`` nodes each writing its own slot through a view (reading the cache, as SET_ROWS
+    does), each slot read by its own node, and a join of those: every stream soon knows the cache's producer."""
+    b = GraphBuilder("cache-writes", alignment=64)
+    b.input("x", 64)
+    b.intermediate("c", 64 * n)
+    b.node("mk", "FILL", ["x"], ["c"], cost=1.0)
+    ends = []
+    for i in range(n):
+        b.view(f"v{i}", "c", 64, 64 * i)
+        b.node(f"w{i}", "SET_ROWS", ["x", "c"], [f"v{i}"], cost=2.0)
+        b.node(f"r{i}", "READ", [f"v{i}"], b.intermediate(f"u{i}", 64), cost=1.0)
+        ends.append(f"u{i}")
+    b.node("join", "JOIN", ends, b.output("y", 64), cost=1.0)
+    return b.build()
+
+
+def _list_runs(U, k: int, stats: dict | None = None) -> list:
+    return [streams_module.list_schedule_twin(U, k, 2.0, stats=stats, **kw)
+            for kw in (dict(mode="eft"), dict(mode="est"), dict(mode="eft", listed=True, twin=False))]
+
+
+def test_list_scheduler_does_not_try_every_stream_for_an_input_every_stream_knows(monkeypatch):
+    """A unit reading a tensor that every used stream already waited for (the cache's producer here; positions or a
+    fork's source in a model) beside a fresh one had every stream that knows the first listed as a candidate, so its
+    start was computed on every used stream: on 256 streams ~95 starts per unit (1,024: ~500, and 10 s of
+    ``graph_optimize`` for 5,000 slots). Such an input ranks no stream apart (no event, one end on each), so it adds no
+    candidate: ~8 per unit, and the same schedules as the dict clocks, which list streams another way."""
+    U = streams_module.build_units(_cache_writes(400), node_costs(_cache_writes(400), CostModel()))
+    stats: dict = {}
+    dense = _list_runs(U, 256, stats)
+    assert stats["scored"] <= 3 * 12 * len(U.members), stats
+    monkeypatch.setattr(streams_module, "DENSE_STREAMS", 1 << 30)
+    assert _list_runs(U, 256) == dense
