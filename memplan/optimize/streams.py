@@ -66,8 +66,11 @@ SCAN_COVERED = True
 #: ``list_schedule_twin`` keeps dense clocks (an int32 numpy row per clock) above this many possible streams (fewer:
 #: dict clocks, which hold only the streams a clock knows) ...
 DENSE_STREAMS = 32
-#: ... while a row for every unit and the matrix of every stream's clock take at most this many cells (256 MiB)
-DENSE_CELLS = 1 << 26
+#: (whatever the number of units: a dense row is made only where a unit takes an event, and a stream's clock row is
+#: shared by its units up to the next one, where dict clocks copy a dict for every unit, each holding every stream its
+#: clock knows. Why: past a cap of 2**26 cells counting a row for every unit, the dict clocks that stayed took 3.8 GB
+#: and 85 s of CPU for a 100,000-node MoE-like graph on 1,024 streams, whose clocks know hundreds of streams each;
+#: dense rows: 0.32 GB and 6.7 s, the same schedule)
 #: with dense clocks, ``related`` finds the streams that know an input through the most that each block of this many
 #: streams knows of the input's stream (``_block_max``): the blocks holding a knower, then their rows only. Why: a
 #: whole column of the clock matrix per input was O(streams) per unit (a 20,000-branch fork on 1,024 streams: every
@@ -290,7 +293,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     width = min(k, n)   # (stream ids lie below both: no more streams are used than units)
     # dense clocks once more than DENSE_STREAMS streams are in use (a chain at 1,024 streams keeps dict clocks: a
     # width x width matrix for the one stream it uses was 4 MB per 1,000 units); the same schedules either way
-    may_dense = width > DENSE_STREAMS and (n + width) * width <= DENSE_CELLS
+    may_dense = width > DENSE_STREAMS
     dense = False
     matrix = block_most = np.zeros((0, 0), dtype=np.int32)
     block_rows = np.arange(-(-width // KNOW_BLOCK) * KNOW_BLOCK).reshape(-1, KNOW_BLOCK)   # a block's streams
@@ -381,14 +384,24 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
                 return None if len(rel) > most else rel
             for d in ds:
                 sd, sq = stream[d], seq[d]
-                rel.add(sd)
                 if dense:   # the streams whose clock passes its sequence number, in the blocks where one does
                     found = knowing_dense(sd, sq, most)
                     looked += 1 + (0 if found is None else len(found))
                     if found is None:   # (before the set is made: every stream of a wide fork knows its source)
                         return None
-                    rel.update(found)
-                elif count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
+                    if len(found) + 1 < used:
+                        rel.add(sd)
+                        rel.update(found)
+                        if len(rel) > most:
+                            return None
+                    # else every used stream knows d (its own too): no event and the same end on each, so d ranks no
+                    # used stream apart, and the free-est of those that ``rel`` leaves out still stands for them all.
+                    # Why: a unit reading a tensor that every stream has waited for (a KV cache or positions made
+                    # first, a fork's source) beside a fresh one listed every used stream, ~1,000 starts computed per
+                    # unit on 1,024 streams
+                    continue
+                rel.add(sd)
+                if count[sd] - sq < len(knowers[sd]):   # (the cheaper of the two ways to the same streams)
                     at = knowing[sd]
                     looked += count[sd] - sq
                     for v in range(sq + 1, count[sd] + 1):
