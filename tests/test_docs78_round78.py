@@ -34,3 +34,31 @@ def test_binding_address_refuses_a_base_whose_allocation_passes_the_64_bit_addre
     with pytest.raises(ExecutorError, match=rf"root_base\['wq'\] = {(1 << 64) - wq + 1} puts root 'wq' \({wq} B\) "
                                             "past the end of the 64-bit address space"):
         b.address("wq", [0], {"wq": (1 << 64) - wq + 1})
+
+
+@pytest.mark.parametrize("bindings, extra", [(False, "'.[graphs]'"), (True, "'.[cuda]'")])
+def test_gpu_tools_name_the_extra_that_lets_them_run(monkeypatch, capsys, bindings, extra):
+    """docs/runtime.md: the GPU tools all time CUDA graphs, so they need cuda.bindings beside pycuda (the
+    ``graphs`` extra; the ``cuda`` extra is pycuda alone). On a machine with neither, ``python -m
+    runtime.tools.profile`` said "needs pycuda and an NVIDIA GPU (pip install -e '.[cuda]')": that install gave
+    pycuda and then a second refusal naming '.[graphs]'. With neither, the line names '.[graphs]' now; where
+    cuda.bindings is there (torch's CUDA wheels bring it), '.[cuda]' as before."""
+    import sys
+    import types
+
+    from runtime.tools import profile
+
+    monkeypatch.setitem(sys.modules, "pycuda", None)   # (None in sys.modules: the import fails)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", None)
+    if bindings:
+        cuda, sub, driver = (types.ModuleType(n) for n in ("cuda", "cuda.bindings", "cuda.bindings.driver"))
+        cuda.bindings, sub.driver = sub, driver
+        for mod in (cuda, sub, driver):
+            monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    else:
+        monkeypatch.setitem(sys.modules, "cuda.bindings", None)
+        monkeypatch.setitem(sys.modules, "cuda.bindings.driver", None)
+    assert profile.main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("profile: error: needs pycuda"), err
+    assert f"(pip install -e {extra})" in err, err
