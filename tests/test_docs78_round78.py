@@ -62,3 +62,31 @@ def test_gpu_tools_name_the_extra_that_lets_them_run(monkeypatch, capsys, bindin
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("profile: error: needs pycuda"), err
     assert f"(pip install -e {extra})" in err, err
+
+
+def test_csv_workers_at_an_alignment_cpsat_runs_one_thread_is_warned_of(tmp_path, capsys):
+    """docs/format.md: "A run never silently ignores an option it was given"; CP-SAT runs one thread above an
+    alignment of 2**30 B. Since round 77 a minimalloc CSV may give an ``alignment`` column, and ``memplan csv
+    --solver cpsat --workers 2`` of rows aligned to 2**31 ran one thread without a word (``plan`` warned). The
+    library's ``UnusedOption`` (``solve_table``) and the command's warning line say so now; at 2**30 nothing."""
+    import warnings
+
+    from memplan.cli import main
+    from memplan.errors import UnusedOption
+    from memplan.io.minimalloc import read_csv, solve_table
+    from memplan.solvers import SolveOptions
+
+    for alignment, warned in ((1 << 31, True), (1 << 30, False)):
+        path = tmp_path / f"a{alignment}.csv"
+        path.write_text(f"id,lower,upper,size,alignment\n0,0,2,3,{alignment}\n1,1,3,3,{alignment}\n")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sol = solve_table(read_csv(str(path)), solver="cpsat", options=SolveOptions(time_limit=1, workers=3))
+        assert sol.arena == alignment + 3
+        said = [str(w.message) for w in caught if issubclass(w.category, UnusedOption)]
+        assert said == ([f"workers=3 has no effect on a CSV problem of alignment {alignment}: CP-SAT runs one thread "
+                         "at an alignment above 2**30 B (several gave false optima there); ignored"] if warned else [])
+        assert main(["csv", str(path), "-o", str(tmp_path / "out.csv"), "--solver", "cpsat", "--time-limit", "1",
+                     "--workers", "2", "-q"]) == 0
+        err = capsys.readouterr().err
+        assert (f"memplan: warning: --workers 2 has no effect on a CSV problem of alignment {alignment}" in err) == warned, err
