@@ -90,3 +90,38 @@ def test_csv_workers_at_an_alignment_cpsat_runs_one_thread_is_warned_of(tmp_path
                      "--workers", "2", "-q"]) == 0
         err = capsys.readouterr().err
         assert (f"memplan: warning: --workers 2 has no effect on a CSV problem of alignment {alignment}" in err) == warned, err
+
+
+def test_verify_and_show_warn_of_a_gap_of_zero_the_numbers_do_not_support(tmp_path, capsys):
+    """docs/format.md: the solver block's ``gap`` is 0.0 only where the arena meets the bound, and ``show`` /
+    ``verify`` warn of a claim the plan's numbers do not support. A Q/K/V plan edited to arena 10496 over its bound
+    10240, ``FEASIBLE`` with ``gap`` 0.0 (read by a tool as an arena at its bound), was shown and verified without a
+    word (only an ``OPTIMAL`` status was checked). Both warn now; the plan as planned (gap 0.0 at its bound) and an
+    honest gap do not."""
+    import json
+
+    from memplan.cli import main
+    from memplan.examples import qkv_attention
+    from memplan.show import solver_claim_warnings
+
+    g = qkv_attention()
+    graph = tmp_path / "qkv.json"
+    memplan.save_graph(g, str(graph))
+    doc = json.loads(memplan.plan(g, streams=3).to_json())
+    assert doc["solver"]["gap"] == 0.0 and solver_claim_warnings(memplan.plan_from_dict(doc)) == []
+    doc["arena_bytes"] += 256
+    for gap, warned in ((0.0, True), (0, True), (0.0244, False)):
+        doc["solver"] = {"name": "size", "status": "FEASIBLE", "gap": gap}
+        said = solver_claim_warnings(memplan.plan_from_dict(doc))
+        assert said == ([f"the solver block claims gap {gap} but arena_bytes 10496 is not lower_bound_bytes 10240 and "
+                         "no proven bound equals it (an edited plan?): a gap of 0 says the arena meets its bound, "
+                         "unsupported"] if warned else []), said
+        path = tmp_path / "p.json"
+        path.write_text(json.dumps(doc))
+        claim = f"claims gap {gap} but arena_bytes 10496"
+        assert main(["verify", str(graph), str(path)]) == 0
+        assert (claim in capsys.readouterr().err) == warned   # (verify: a warning line on stderr)
+        assert main(["show", str(path)]) == 0
+        assert (claim in capsys.readouterr().out) == warned   # (show: a warning row of its report)
+    doc["solver"] = {"name": "search", "status": "FEASIBLE", "gap": 0.0, "bound": 10496}   # (a proven bound there)
+    assert solver_claim_warnings(memplan.plan_from_dict(doc)) == []
