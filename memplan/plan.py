@@ -125,29 +125,6 @@ def _plan_options() -> list[str]:
     return [k for k, p in inspect.signature(plan_graph).parameters.items() if p.kind is p.KEYWORD_ONLY]
 
 
-def warn_workers_alignment(solver: str, options, alignment: int, given: bool) -> None:
-    """Warn (``UnusedOption``) of ``workers`` > 1 for CP-SAT (``solver="cpsat"``, or "auto" with a time limit) where
-    the run's ``alignment`` is above ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: CP-SAT then runs one thread whatever
-    ``workers`` says (several gave false optima at such alignments). ``given``: the alignment is the caller's option
-    (``alignment=``), else the graph's own. Why here: the command warned of ``--workers`` there itself, while
-    ``plan(g, solver="cpsat", workers=4, alignment=2**31)`` ignored it in silence; one source for both now."""
-    import warnings
-
-    from .errors import UnusedOption, caller_stacklevel
-    from .solvers.cpsat import INTERLEAVE_MAX_ALIGNMENT
-
-    if not isinstance(options, SolveOptions):   # (refused, naming it, where the options are read)
-        return
-    workers = options.workers
-    cpsat = isinstance(solver, str) and (solver == "cpsat" or (solver == "auto" and options.time_limit is not None))
-    if not (cpsat and isinstance(workers, int) and workers > 1 and alignment > INTERLEAVE_MAX_ALIGNMENT):
-        return
-    where = "with {alignment}" if given else f"on a graph of alignment {alignment}"
-    warnings.warn(UnusedOption.of("{workers} has no effect " + where + ": CP-SAT runs one thread at an alignment "
-                                  "above 2**30 B (several gave false optima there); ignored", workers=workers,
-                                  alignment=alignment), stacklevel=caller_stacklevel())
-
-
 @named_options
 @paused
 def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "auto", *,
@@ -174,7 +151,7 @@ def plan_graph(graph: Graph, schedule: Schedule | None = None, solver: str = "au
     from .errors import caller_stacklevel
     from .optimize.candidates import check_options as check_stream_options
     from .optimize.candidates import warn_one_stream
-    from .solvers.unread import warn_stopped, warn_unread
+    from .solvers.unread import warn_stopped, warn_unread, warn_workers_alignment
 
     check_graph(graph, "plan")
     _check_schedule_arg(schedule)
@@ -332,7 +309,7 @@ def plan_devices(graph: Graph, n: int, *, solver: str = "auto", options: SolveOp
     from .devices import check_devices
     from .errors import caller_stacklevel
     from .optimize.candidates import warn_one_stream
-    from .solvers.unread import warn_stopped, warn_unread
+    from .solvers.unread import warn_stopped, warn_unread, warn_workers_alignment
 
     check_graph(graph, "plan_devices")
     # the device count first, as ``plan_graph`` and ``split_devices`` check it: ``device_capacities`` (one per device)

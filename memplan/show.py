@@ -185,11 +185,17 @@ def _claim_warnings(where: str, block: dict, arena: Any, low: Any) -> list[str]:
     if above:
         out.append(f"{where}'s bound {above[0]} is above arena_bytes {arena}: a proven bound cannot exceed "
                    "an arena that was found")
-    status = block.get("status")
+    status, gap = block.get("status"), block.get("gap")
     proofs = bounds + [b for b in map(_whole, _nested_lower_bounds(block)) if b is not None]
-    if isinstance(status, str) and status.upper() == "OPTIMAL" and arena != low and arena not in proofs:
+    unsupported = arena != low and arena not in proofs
+    if isinstance(status, str) and status.upper() == "OPTIMAL" and unsupported:
         out.append(f"{where} claims status {status} but arena_bytes {arena} is not lower_bound_bytes {low} and no "
                    "proven bound equals it (an edited plan?): the optimality claim is unsupported")
+    elif isinstance(gap, (int, float)) and not isinstance(gap, bool) and gap == 0 and unsupported:
+        # (docs/format.md: the gap is 0.0 only where the arena meets the bound; a FEASIBLE block edited to gap 0.0
+        # read, to a tool taking the gap, as an arena at its bound, without a word)
+        out.append(f"{where} claims gap {gap} but arena_bytes {arena} is not lower_bound_bytes {low} and no proven "
+                   "bound equals it (an edited plan?): a gap of 0 says the arena meets its bound, unsupported")
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from memplan.errors import ExecutorError, GraphError, PlanFormatError, as_int
 from memplan.errors import short_repr as _short
 from memplan.graph import MAX_TENSOR_BYTES, Graph
 from memplan.planfile import Plan, check_plan_for
+
+#: addresses are 64-bit: an allocation's bytes end at 2**64 at the latest
+ADDRESS_SPACE = 1 << 64
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,24 @@ class Binding:
         # an address is a whole non-negative number (docs/format.md: an integer the library takes is any that
         # operator.index takes, never a float or a bool): a base of 1.5 gave the address 8193.5, one of -5 gave 8187
         whole = as_int(base)
+        which = f"arena_base[{p.device}]" if p.in_arena else f"root_base[{p.root!r}]"
         if whole is None or whole < 0:
-            which = f"arena_base[{p.device}]" if p.in_arena else f"root_base[{p.root!r}]"
             raise ExecutorError(f"address: {which} must be a non-negative integer address, not "
                                 f"{type(base).__name__} {_short(base)} (tensor {tid!r})")
+        # a base whose allocation runs past 2**64 is no address either: a base of 2**64 gave tensor 'k' (offset
+        # 8192 of a 10240-byte arena) the "address" 2**64 + 8192, which a 64-bit pointer argument (ctypes, a
+        # driver call) wraps around to 8192, other memory's bytes
+        size = self.arena_bytes[p.device] if p.in_arena else self._own_root_bytes[p.root]
+        if whole + size > ADDRESS_SPACE:
+            what = f"device {p.device}'s {size}-byte arena" if p.in_arena else f"root {p.root!r} ({size} B)"
+            raise ExecutorError(f"address: {which} = {whole} puts {what} past the end of the 64-bit address space "
+                                f"(2**64; tensor {tid!r})")
         return whole + p.offset
+
+    @cached_property
+    def _own_root_bytes(self) -> dict[str, int]:
+        """``own_roots`` by name, built once: ``address`` is asked for every tensor of a graph."""
+        return dict(self.own_roots)
 
 
 def bind(graph: Graph, plan: Plan) -> Binding:

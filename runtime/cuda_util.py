@@ -157,6 +157,17 @@ class GpuStackMissing(ImportError):
 
 #: what to install for the pycuda executors and the tools
 GPU_STACK = "pycuda and an NVIDIA GPU (pip install -e '.[cuda]')"
+#: what the tools need where cuda.bindings is missing too: they all time CUDA graphs
+TOOL_STACK = f"pycuda, cuda.bindings for CUDA graphs and an NVIDIA GPU ({GRAPH_INSTALL})"
+
+
+def _has_driver_bindings() -> bool:
+    """Whether ``cuda.bindings.driver`` imports (the ``graphs`` extra, or torch's CUDA wheels, bring it)."""
+    try:
+        from cuda.bindings import driver  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def import_pycuda(who: str, context: bool = False):
@@ -187,7 +198,10 @@ def need_pycuda() -> None:
     try:
         import pycuda.driver as cuda
     except ImportError as exc:
-        raise ToolArgError(f"needs {GPU_STACK}: {exc}") from None
+        # every tool also needs cuda.bindings (below): where that is missing too, the ``cuda`` extra alone ran into
+        # a second refusal ("needs cuda.bindings ... '.[graphs]'") once installed; the ``graphs`` extra brings both
+        stack = GPU_STACK if _has_driver_bindings() else TOOL_STACK
+        raise ToolArgError(f"needs {stack}: {exc}") from None
     # pycuda imports on a machine whose driver finds no device (``CUDA_VISIBLE_DEVICES=``, a host without a GPU
     # or its driver loaded): the tools' first context then raised pycuda's "cuInit failed: no CUDA-capable device"
     # (or ``GpuStackMissing``) as a traceback, after the options were checked; ``cuInit`` may be called again

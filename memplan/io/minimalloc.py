@@ -32,7 +32,7 @@ from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_te
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import InvalidPacking, interval_collision
-from ..solvers.unread import warn_unread
+from ..solvers.unread import warn_unread, warn_workers_alignment
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -583,6 +583,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     if minimize is None:
         minimize = capacity is None
     problem = table.problem(capacity)
+    warn_workers_alignment(solver, options, problem.alignment, False, "CSV problem")
     objective = Objective.MINIMIZE if minimize else Objective.FIT
     try:
         sol = solve(problem, solver, replace(options, objective=objective))

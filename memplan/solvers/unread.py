@@ -64,6 +64,29 @@ def warn_unread(solver: object, options: object, stacklevel: int = 2) -> None:
         warnings.warn(warning, stacklevel=stacklevel + 1)
 
 
+def warn_workers_alignment(solver: str, options, alignment: int, given: bool, what: str = "graph") -> None:
+    """Warn (``UnusedOption``) of ``workers`` > 1 for CP-SAT (``solver="cpsat"``, or "auto" with a time limit) where
+    the run's ``alignment`` is above ``solvers.cpsat.INTERLEAVE_MAX_ALIGNMENT``: CP-SAT then runs one thread whatever
+    ``workers`` says (several gave false optima at such alignments). ``given``: the alignment is the caller's option
+    (``alignment=``), else the ``what``'s own (a graph's, a minimalloc CSV's ``alignment`` column). Why here: the
+    command warned of ``--workers`` there itself, while ``plan(g, solver="cpsat", workers=4, alignment=2**31)``
+    ignored it in silence; one source for both now, and for ``solve_table`` (``memplan csv``), whose CSV may give an
+    alignment column since round 77 and which ignored ``--workers 2`` there in silence (round 78)."""
+    from ..errors import caller_stacklevel
+    from .cpsat import INTERLEAVE_MAX_ALIGNMENT
+
+    if not isinstance(options, SolveOptions):   # (refused, naming it, where the options are read)
+        return
+    workers = options.workers
+    cpsat = isinstance(solver, str) and (solver == "cpsat" or (solver == "auto" and options.time_limit is not None))
+    if not (cpsat and isinstance(workers, int) and workers > 1 and alignment > INTERLEAVE_MAX_ALIGNMENT):
+        return
+    where = "with {alignment}" if given else f"on a {what} of alignment {alignment}"
+    warnings.warn(UnusedOption.of("{workers} has no effect " + where + ": CP-SAT runs one thread at an alignment "
+                                  "above 2**30 B (several gave false optima there); ignored", workers=workers,
+                                  alignment=alignment), stacklevel=caller_stacklevel())
+
+
 def stop_warning(solver: str, options: SolveOptions) -> WallClockStop:
     """The warning for a solve of ``solver`` with ``options`` that the wall-clock safety stop cut short
     (``info["stopped"] == "wall_clock"``), naming the budget it was cut short of and the stop."""
