@@ -18,3 +18,32 @@ def test_ctrl_c_while_numpy_imports_datetime_is_one_line(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(_SITE)
     r = _run(str(tmp_path), 1, datetime.__file__, ["-m", "memplan", "--version"], cwd=str(tmp_path))
     assert (r.returncode, r.stderr) == (130, INTERRUPTED + "\n"), r.stderr
+
+
+def _relu_model(path, shape) -> None:
+    """A one-node ONNX model (Relu) whose input and output have ``shape``."""
+    from needs import need
+
+    onnx = need("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_import_batch_of_a_model_whose_inputs_have_no_leading_dimension_is_refused(tmp_path, capsys):
+    """``memplan import m.onnx --batch 3`` of a model whose one input is a scalar wrote the graph of that scalar
+    (4 bytes), exit 0: the batch asked for silently ignored, where a model of fixed leading dimensions is refused
+    ("has a fixed leading dimension 2 ..., so the batch cannot be set"). Now refused the same way, nothing written;
+    without --batch the model imports as before."""
+    from cli_contract import assert_bad_input, run_memplan
+
+    _relu_model(tmp_path / "m.onnx", [])
+    out = tmp_path / "g.json"
+    code, _, err = run_memplan(capsys, ["import", tmp_path / "m.onnx", "-o", out, "--batch", "3", "-q"])
+    assert_bad_input(code, err, "m.onnx", "--batch 3", "no graph input has a leading dimension")
+    assert not out.exists()
+    code, _, err = run_memplan(capsys, ["import", tmp_path / "m.onnx", "-o", out, "-q"])
+    assert code == 0 and out.exists(), err

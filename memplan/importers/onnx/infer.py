@@ -258,8 +258,17 @@ def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]],
     """``batch`` must set some input's leading dimension or agree with the model's: on a model whose every
     leading dimension is fixed, a batch it cannot take would be ignored, and the user would get a graph of
     another batch than the one asked for, silently. One input whose leading dimension equals ``batch`` is
-    agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale)."""
-    if not applied and static and all(v != batch for _name, v in static):
+    agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale).
+
+    A model with no input that has a leading dimension (its inputs all scalars, or none but initializers) cannot
+    take a batch either. Why: ``memplan import m.onnx --batch 3`` of a model whose one input is a scalar wrote the
+    graph as if no batch had been asked for, exit 0, where a model of fixed leading dimensions is refused (and a
+    ``.pt2`` without symbolic dimensions too)."""
+    if not applied and not static:
+        raise GraphError(f"{source}: {spelling.batch(batch)}: no graph input has a leading dimension (the model's "
+                         f"inputs are scalars, or it has none), so the batch cannot be set (leave "
+                         f"{spelling.batch_option} out)")
+    if not applied and all(v != batch for _name, v in static):
         name, v = static[0]
         raise GraphError(f"{source}: {spelling.batch(batch)}: graph input {name!r} has a fixed leading dimension "
                          f"{v} and no input's is symbolic or unknown, so the batch cannot be set (leave "
