@@ -47,3 +47,6 @@ def test_import_batch_of_a_model_whose_inputs_have_no_leading_dimension_is_refus
     assert not out.exists()
     code, _, err = run_memplan(capsys, ["import", tmp_path / "m.onnx", "-o", out, "-q"])
     assert code == 0 and out.exists(), err
+    _relu_model(tmp_path / "r.onnx", None)   # (an input of unknown rank: its own error, not the batch's)
+    code, _, err = run_memplan(capsys, ["import", tmp_path / "r.onnx", "-o", tmp_path / "r.json", "--batch", "3"])
+    assert_bad_input(code, err, "graph input 'x' has no shape")
