@@ -50,3 +50,25 @@ def test_import_batch_of_a_model_whose_inputs_have_no_leading_dimension_is_refus
     _relu_model(tmp_path / "r.onnx", None)   # (an input of unknown rank: its own error, not the batch's)
     code, _, err = run_memplan(capsys, ["import", tmp_path / "r.onnx", "-o", tmp_path / "r.json", "--batch", "3"])
     assert_bad_input(code, err, "graph input 'x' has no shape")
+
+
+def test_draw_summary_counts_the_boxes_it_drew(tmp_path, capsys):
+    """``memplan draw`` said "memory map of 11 tensors" for the Q/K/V example, every tensor its plan lists, where the
+    picture holds 7 boxes: its 4 weights are outside the arena (and a view lies within its root's box). The summary
+    now counts the boxes, one per arena root, and says what the rest of the plan's tensors are."""
+    from needs import need
+
+    need("matplotlib")
+    from cli_contract import run_memplan
+
+    import memplan
+    from memplan.examples import qkv_attention
+
+    g = tmp_path / "g.json"
+    memplan.save_graph(qkv_attention(), str(g))
+    assert run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json", "-q"])[0] == 0
+    code, _, err = run_memplan(capsys, ["draw", g, tmp_path / "p.json", "-o", tmp_path / "d.png"])
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        f"{tmp_path / 'd.png'}: memory map of 7 tensors (of the plan's 11: views lie within their root's box, "
+        "weights outside the arena)"), err
