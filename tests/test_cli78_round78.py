@@ -72,3 +72,22 @@ def test_draw_summary_counts_the_boxes_it_drew(tmp_path, capsys):
     assert err.splitlines()[0] == (
         f"{tmp_path / 'd.png'}: memory map of 7 tensors (of the plan's 11: views lie within their root's box, "
         "weights outside the arena)"), err
+
+
+def test_an_option_cut_short_names_every_option_it_begins(tmp_path, capsys):
+    """The command takes no abbreviated option (``--mem 1G`` is no ``--memory-budget 1G``), and its error named none
+    there (``--mem`` is too far from ``--memory-budget`` for a close match), while ``--str 3`` named ``--streams``;
+    ``plan --time 5`` named ``--timings``, a flag, not ``--time-limit``, which takes the value given. Now every option
+    the token begins is named."""
+    from cli_contract import assert_bad_input, run_memplan
+
+    g = tmp_path / "g.json"
+    g.write_text('{"format": "memplan.graph/1", "name": "one", "tensors": [{"id": "a", "size": 4, "kind": "input"}, '
+                 '{"id": "b", "size": 4, "kind": "output"}], "nodes": [{"id": "n", "op": "X", "inputs": ["a"], '
+                 '"outputs": ["b"]}]}')
+    out = tmp_path / "p.json"
+    for option, meant in (("--mem", "--memory-budget?"), ("--time", "--time-limit?"),
+                          ("--device", "--devices or --device-capacity?")):
+        code, _, err = run_memplan(capsys, ["plan", g, "-o", out, option, "1"])
+        assert_bad_input(code, err, f"unrecognized arguments: {option} 1 (did you mean {meant})")
+    assert not out.exists()
