@@ -74,11 +74,33 @@ def hold() -> None:
     if command_process():
         _set(signal.default_int_handler, _interrupted)
         catch_unraisable()
+        if not getattr(sys.excepthook, "_memplan", False):
+            sys.excepthook = _silent_once_said(sys.excepthook)
         # atexit calls the callbacks last-registered first: ours runs last unless one was registered before memplan
         # was imported (a sitecustomize's, a wrapper script's own), which ``_end_at_exit`` must then not cut off
         if not _first:   # (once a process: a second ``cli.main`` in it registered again, and the copy run first
             _first.append(not atexit._ncallbacks())   # took memplan's own earlier callback for a user's one)
             atexit.register(_end_at_exit)
+
+
+def _silent_once_said(previous: Callable) -> Callable:
+    """``sys.excepthook`` for the command's process: ``previous``, except where ``_say_and_exit`` has said the line
+    (the process is ending with 130 from there), where the exception is what became of its SystemExit and is not
+    printed. Why: a C extension's init turns the SystemExit raised in it into an exception of its own, with no trace
+    of it: a Ctrl-C while numpy's ``_multiarray_umath`` imported ``datetime`` (``import memplan``, under ``hold``)
+    became "ImportError: PyCapsule_Import could not import module "datetime"", and the command printed the line and
+    then numpy's 40-line traceback ("IMPORTANT: PLEASE READ THIS ... bad install"), for a Ctrl-C."""
+
+    def hook(exc_type, exc, tb) -> None:
+        if not _said:
+            previous(exc_type, exc, tb)
+
+    hook._memplan = True   # type: ignore[attr-defined]
+    return hook
+
+
+#: whether ``_say_and_exit`` said the line in this process (nothing the process prints after it is the command's)
+_said: list[bool] = []
 
 
 #: whether ``_end_at_exit`` was the first ``atexit`` callback registered (so the last called), once ``hold`` registered it
@@ -315,6 +337,7 @@ def _say_and_exit() -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.write(LINE)
             stream.flush()
+    _said.append(True)
     ended(EXIT_INTERRUPTED)   # (the process's code: ``_end_at_exit`` ends with it, the line said)
     raise SystemExit(EXIT_INTERRUPTED)
 

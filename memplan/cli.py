@@ -1001,7 +1001,9 @@ def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended
     typo (``--memory-bugdet``) was "unrecognized arguments" alone, where the library's ``plan(g, memory_bugdet=)``
     names the option meant. One of the command's own options there came after ``--`` (``ended``: the command line
     holds one), which ends the options: said so, where it was "unrecognized arguments: --streams (did you mean
-    --streams?)"."""
+    --streams?)". An option cut short (``--mem``, ``--time``: the command takes no abbreviation) names every option it
+    begins: ``--mem 1G`` named none (too far from ``--memory-budget`` for difflib), and ``plan --time 5`` only
+    ``--timings``, a flag, where ``--time-limit`` takes the value given."""
     import difflib
 
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
@@ -1015,9 +1017,10 @@ def _nearest_option(parser: argparse.ArgumentParser, extra: Sequence[str], ended
         if not name.startswith("--"):
             continue
         dashed = "--" + name[2:].replace("_", "-")
-        near = [dashed] if dashed in known else difflib.get_close_matches(name, known, n=1)
+        started = [k for k in known if k.startswith(dashed)] if len(dashed) > 3 else []
+        near = [dashed] if dashed in known else started or difflib.get_close_matches(name, known, n=1)
         if near:
-            return f" (did you mean {near[0]}?)"
+            return f" (did you mean {' or '.join(near)}?)"
     return ""
 
 

@@ -96,6 +96,19 @@ def _import_notes(name: str, lines: list[str]) -> Iterator[None]:
         logger.propagate, logger.handlers[:] = saved
 
 
+def _drawn(graph, listed: int) -> str:
+    """What ``draw``'s summary says it drew: one box per arena root (``arena_roots``), of the ``listed`` tensors of
+    the plan. Why: it said "memory map of 85 tensors" for llama-tiny, every tensor the plan lists, where the picture
+    holds 49 boxes: its 24 weights are outside the arena and its 12 views lie within their roots' boxes."""
+    from . import arena_roots
+
+    drawn = len(arena_roots(graph))
+    text = f"memory map of {argtypes.counted(drawn, 'tensor')}"
+    if drawn == listed:
+        return text
+    return text + f" (of the plan's {listed}: views lie within their root's box, weights outside the arena)"
+
+
 def cmd_draw(args: argparse.Namespace) -> int:
     from .memmap import save_memory_map
 
@@ -105,7 +118,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
         _check_latency(plan, args.plan, "draw --time", ", or draw it in issue order (without --time)")
     save_memory_map(graph, plan, args.output, time=args.time, title=args.title)
     if not args.quiet:
-        argtypes.print_note(f"{args.output}: memory map of {argtypes.counted(len(plan.tensors), 'tensor')}")
+        argtypes.print_note(f"{args.output}: {_drawn(graph, len(plan.tensors))}")
         for text in notes:   # (after the picture: an error before it stays one line)
             argtypes.print_warning(f"matplotlib: {text}")
     return 0

@@ -254,11 +254,21 @@ def _check_resize_scales(n, where: str, shapes: dict, values: dict, opset: int) 
 # -- shape inference --------------------------------------------------------------------------------
 
 def _check_batch_applies(source: str, batch: int, static: list[tuple[str, int]], applied: bool,
-                         spelling: Spelling) -> None:
+                         spelling: Spelling, unranked: bool = False) -> None:
     """``batch`` must set some input's leading dimension or agree with the model's: on a model whose every
     leading dimension is fixed, a batch it cannot take would be ignored, and the user would get a graph of
     another batch than the one asked for, silently. One input whose leading dimension equals ``batch`` is
-    agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale)."""
+    agreement: other inputs' leading dimensions need not be a batch (``Expand``'s shape, a ``[3]`` scale).
+
+    A model with no input that has a leading dimension (its inputs all scalars, or none but initializers) cannot
+    take a batch either. Why: ``memplan import m.onnx --batch 3`` of a model whose one input is a scalar wrote the
+    graph as if no batch had been asked for, exit 0, where a model of fixed leading dimensions is refused (and a
+    ``.pt2`` without symbolic dimensions too). (``unranked``: an input of unknown rank, refused later as having no
+    shape, which is the error to give.)"""
+    if not applied and not static and not unranked:
+        raise GraphError(f"{source}: {spelling.batch(batch)}: no graph input has a leading dimension (the model's "
+                         f"inputs are scalars, or it has none), so the batch cannot be set (leave "
+                         f"{spelling.batch_option} out)")
     if not applied and static and all(v != batch for _name, v in static):
         name, v = static[0]
         raise GraphError(f"{source}: {spelling.batch(batch)}: graph input {name!r} has a fixed leading dimension "
@@ -612,9 +622,10 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
     deferred: list[str] = []   # leading dimensions --batch fixes only where their expression does not derive them
     if batch is not None:
         static: list[tuple[str, int]] = []   # inputs whose leading dimension the model fixes
-        applied = False
+        applied = unranked = False
         for vi in real_inputs:
             shape = vi.type.tensor_type.shape if vi.type.HasField("tensor_type") else None
+            unranked = unranked or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape")
             if shape is None or not shape.dim:
                 continue
             d0 = shape.dim[0]
@@ -634,7 +645,7 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                 applied = True
             else:
                 static.append((vi.name, d0.dim_value))
-        _check_batch_applies(source, batch, static, applied, spelling)
+        _check_batch_applies(source, batch, static, applied, spelling, unranked)
     _derive_input_dims(source, real_inputs, mapping)
     for p in deferred:
         mapping.setdefault(p, batch)
