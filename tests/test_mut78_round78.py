@@ -1,0 +1,72 @@
+"""Round 78 (mut78): tests that kill hand-made mutants of the library's core (``verify``, ``lifetimes``) that every
+existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
+fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
+one node ever touches, a plan read without its graph is refused for a node on the stream one past its last -- on a
+graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
+
+from __future__ import annotations
+
+import pytest
+
+import memplan
+from memplan import GraphBuilder
+from memplan.errors import PlanFormatError
+from memplan.lifetimes import buffer_problem, compute_lifetimes, sweep_lower_bound
+from memplan.planfile import Plan, check_plan_alone, plan_alone_problems
+from memplan.verify import check
+
+
+def _fused_plan(y_at: int) -> Plan:
+    """``x -> n1 -> t -> n2 -> y`` on one stream, ``n1`` and ``n2`` one fusion group, ``y`` placed at ``y_at``."""
+    return Plan(graph="fused", alignment=1, arena_bytes=300, lower_bound_bytes=0, streams=1,
+                order=(("n1", 0), ("n2", 0)), events=(),
+                tensors=(("x", 0, 64), ("t", 200, 64), ("y", y_at, 64)))
+
+
+def _fused_graph():
+    b = GraphBuilder("fused", alignment=1)
+    b.input("x", 64)
+    b.node("n1", "UNARY", ["x"], b.tensor("t", 64), group="g")
+    b.node("n2", "UNARY", ["t"], b.output("y", 64), group="g")
+    return b.build()
+
+
+def test_fused_group_check_finds_roots_that_share_a_single_byte():
+    """Node by node, ``y`` may reuse ``x``'s bytes (``n1`` reads ``x`` before ``n2`` writes ``y``); run as one kernel,
+    the group may write ``y`` while it still reads ``x``, so ``verify(fused_groups=True)`` refuses any shared byte:
+    ``y`` at 63 shares byte 63 with ``x`` ([0, 64)), ``y`` at 64 shares none. Kills (round 78): ``_fused_overlaps``'
+    address sweep missing an overlap of one byte (``lo < reach[1]`` -> ``lo < reach[1] - 1``): a plan whose kernel
+    overwrites the last byte of its input before reading it was called safe."""
+    g = _fused_graph()
+    assert check(g, _fused_plan(63)) == []
+    found = check(g, _fused_plan(63), fused_groups=True)
+    assert [rule for rule, _ in found] == [3]
+    assert "'x' and 'y' overlap" in found[0][1] and "fusion group 'g'" in found[0][1]
+    assert check(g, _fused_plan(64), fused_groups=True) == []
+
+
+def test_sweep_bound_counts_a_root_touched_at_one_point_of_the_order():
+    """``d`` is written by ``b`` and read by nobody: its span is the single time of ``b``, where ``x`` (read by ``a``
+    and ``b``) and ``ya`` (an output, from ``a`` on the other stream) are live too, so the sweep bound is
+    8 + 100 + 300 = 408 B. Kills (round 78): ``sweep_lower_bound`` leaving out roots whose first and last access
+    coincide (``hi >= lo`` -> ``hi > lo``: 108 B, the bound of a stricter-looking schedule than the one planned)."""
+    b = GraphBuilder("dead", alignment=1)
+    b.input("x", 8)
+    b.node("a", "UNARY", ["x"], b.output("ya", 100))
+    b.node("b", "UNARY", ["x"], b.tensor("d", 300))
+    g = b.build()
+    sch = memplan.schedule_with_events(g, ["a", "b"], {"a": 0, "b": 1})
+    hb = memplan.build_happens_before(g, sch)
+    assert sweep_lower_bound(hb, compute_lifetimes(g, hb), buffer_problem(g, hb).sizes) == 408
+
+
+def test_a_plan_alone_is_refused_for_a_node_on_the_stream_one_past_its_last():
+    """A plan declaring 2 streams with node ``b`` on stream 2 contradicts itself (the verifier refuses it for any
+    graph), so ``memplan show plan.json`` without its graph refuses it too, naming ``b``. Kills (round 78):
+    ``plan_alone_problems``' fast path taking the order as in range up to ``streams`` itself (``max(streams) <
+    plan.streams`` -> ``<=``: no finding, and the plan was summarised as sound)."""
+    p = Plan(graph="g", alignment=1, arena_bytes=8, lower_bound_bytes=0, streams=2,
+             order=(("a", 0), ("b", 2)), events=(), tensors=(("x", 0, 8),))
+    assert plan_alone_problems(p, limit=5) == (["node 'b' runs on stream 2, outside 0..1 (the plan declares 2 streams)"], 1)
+    with pytest.raises(PlanFormatError, match="node 'b' runs on stream 2, outside 0..1"):
+        check_plan_alone(p)
