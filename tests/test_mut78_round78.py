@@ -1,8 +1,9 @@
 """Round 78 (mut78): tests that kill hand-made mutants of the library's core (``verify``, ``lifetimes``) that every
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
-one node ever touches, a plan read without its graph is refused for a node on the stream one past its last -- on a
-graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
+one node ever touches, a plan read without its graph is refused for a node on the stream one past its last or a
+tensor ending past the arena, a budget refusal whose bound equals the budget says a packing may fit -- on a graph
+small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def test_a_plan_alone_is_refused_for_a_node_on_the_stream_one_past_its_last():
     assert plan_alone_problems(p, limit=5) == (["node 'b' runs on stream 2, outside 0..1 (the plan declares 2 streams)"], 1)
     with pytest.raises(PlanFormatError, match="node 'b' runs on stream 2, outside 0..1"):
         check_plan_alone(p)
+
+
+def test_a_plan_alone_is_refused_for_a_tensor_ending_past_the_arena():
+    """``y`` at [8, 16) in a 12-byte arena: refused without the graph, naming ``y`` and its bytes. Kills (round 78):
+    ``plan_alone_problems``' fast path over the tensors dropping its ``max(ends) <= arena_bytes`` clause (no finding:
+    every tensor was taken as inside the arena once the ids and offsets looked sound)."""
+    p = Plan(graph="g", alignment=1, arena_bytes=12, lower_bound_bytes=0, streams=1,
+             order=(("a", 0),), events=(), tensors=(("x", 0, 8), ("y", 8, 8)))
+    assert plan_alone_problems(p, limit=5) == (["tensor 'y' [8, 16) ends past arena_bytes of 12 bytes"], 1)
+
+
+def test_a_budget_refusal_whose_bound_equals_the_budget_says_a_packing_may_fit():
+    """The budget refusal's tail (``plan._solver_short``): a serial bound of 265 B within a budget of 265 B means a
+    packing that fits may exist (the docstring's case: ``size`` packed 266 B where ``greedy`` packs 265 B), so the
+    refusal says so and names what to try; a bound of 266 B over it adds nothing. Kills (round 78): the bound compared
+    as ``bound >= memory_budget`` (the hint dropped exactly where the bound meets the budget)."""
+    from memplan.plan import _solver_short
+    from memplan.solvers.options import SolveOptions
+
+    tail = _solver_short(265, 265, "size", SolveOptions())
+    assert "proven lower bound is 265 B, within the budget" in tail and "solver 'size' did not find" in tail
+    assert _solver_short(266, 265, "size", SolveOptions()) == ""
