@@ -2,11 +2,12 @@
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
 one node ever touches, a plan read without its graph is refused for a node on the stream one past its last or a
-tensor ending past the arena, a budget refusal whose bound equals the budget says a packing may fit -- on a graph
-small enough to work out by hand; the mutant each test kills is named in its docstring."""
+tensor ending past the arena, a budget refusal whose bound equals the budget says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
+graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import memplan
@@ -14,6 +15,7 @@ from memplan import GraphBuilder
 from memplan.errors import PlanFormatError
 from memplan.lifetimes import buffer_problem, compute_lifetimes, sweep_lower_bound
 from memplan.planfile import Plan, check_plan_alone, plan_alone_problems
+from memplan.problem import BufferProblem, HBOrder
 from memplan.verify import check
 
 
@@ -93,3 +95,21 @@ def test_a_budget_refusal_whose_bound_equals_the_budget_says_a_packing_may_fit()
     tail = _solver_short(265, 265, "size", SolveOptions())
     assert "proven lower bound is 265 B, within the budget" in tail and "solver 'size' did not find" in tail
     assert _solver_short(266, 265, "size", SolveOptions()) == ""
+
+
+def test_every_conflict_test_of_a_problem_reads_last_time_as_conflicts_does():
+    """A hand-built order whose ``last_time`` disagrees with ``first``/``visible``: the tables say buffer 0 hands its
+    bytes to buffer 1, but 0's last access (time 2) is at 1's first (``lower`` 2), so ``conflicts`` calls the pair a
+    conflict (``_order_precedes``), and every other test of the pair must too: ``_conflicts_of`` from either side
+    (the dense clique bound, ``exact_pairs``), ``conflict_pairs`` (the solvers' sweeps), ``ordered_test``. Kills
+    (round 78): ``_conflicts_of``'s last-access pre-filter taken as ``<=`` on either side (``last_time[u] < lower[b]``
+    or ``last_time[b] < lu``): it called the pair apart, two answers for one problem."""
+    order = HBOrder(first=np.array([[0], [1]], dtype=np.int64), visible=np.array([[1], [2]], dtype=np.int64),
+                    has_start=np.array([False, False]), has_end=np.array([False, False]),
+                    last_time=np.array([2, 3], dtype=np.int64))
+    p = BufferProblem(np.array([8, 8]), np.array([1, 2]), np.array([3, 4]), order=order)
+    assert p.conflicts(0, 1) and p.conflicts(1, 0)
+    assert p._conflicts_of(0, np.array([1])).tolist() == [True]
+    assert p._conflicts_of(1, np.array([0])).tolist() == [True]
+    assert [a.tolist() for a in p.conflict_pairs()] == [[0], [1]]
+    assert not p.ordered_test()(0, 1)
