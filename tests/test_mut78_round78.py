@@ -1,8 +1,8 @@
 """Round 78 (mut78): tests that kill hand-made mutants of the library's core (``verify``, ``lifetimes``) that every
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
-one node ever touches, a plan read without its graph is refused for a node on the stream one past its last or a
-tensor ending past the arena, a budget refusal whose bound equals the budget says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
+one node ever touches, a plan read without its graph is refused for a node on the stream one past its last, a
+tensor ending past the arena or an empty id, a budget refusal whose bound equals the budget says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
@@ -113,3 +113,14 @@ def test_every_conflict_test_of_a_problem_reads_last_time_as_conflicts_does():
     assert p._conflicts_of(1, np.array([0])).tolist() == [True]
     assert [a.tolist() for a in p.conflict_pairs()] == [[0], [1]]
     assert not p.ordered_test()(0, 1)
+
+
+def test_a_plan_alone_is_refused_for_an_empty_node_or_tensor_id():
+    """A node or tensor id ``''`` (which no graph has: ``graph._register_id`` refuses it) is named by its place in the
+    plan, each one finding, with everything else about the plan sound. Kills (round 78): ``plan_alone_problems``' fast
+    paths dropping their ``"" not in ...`` clause, of the order or of the tensors (no finding for that id)."""
+    p = Plan(graph="g", alignment=1, arena_bytes=16, lower_bound_bytes=0, streams=1,
+             order=(("", 0),), events=(), tensors=(("", 0, 8),))
+    assert plan_alone_problems(p, limit=5) == ([
+        "order[0] names node '', an empty id (a node id is a non-empty string)",
+        "tensors[0] places tensor '', an empty id (a tensor id is a non-empty string)"], 2)
