@@ -2,7 +2,8 @@
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
 one node ever touches, a plan read without its graph is refused for a node on the stream one past its last, a
-tensor ending past the arena or an empty id, a budget refusal whose bound equals the budget says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
+tensor ending past the arena or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
+says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
@@ -124,3 +125,25 @@ def test_a_plan_alone_is_refused_for_an_empty_node_or_tensor_id():
     assert plan_alone_problems(p, limit=5) == ([
         "order[0] names node '', an empty id (a node id is a non-empty string)",
         "tensors[0] places tensor '', an empty id (a tensor id is a non-empty string)"], 2)
+
+
+def _fan_of_sizes():
+    """``x`` read by 4 branches, branch ``i`` a 100 * (i + 1)-byte intermediate read into an 8-byte output."""
+    b = GraphBuilder("fan", alignment=1)
+    b.input("x", 8)
+    for i in range(4):
+        b.node(f"a{i}", "UNARY", ["x"], b.tensor(f"t{i}", 100 * (i + 1)), cost=1000.0)
+        b.node(f"b{i}", "UNARY", [f"t{i}"], b.output(f"y{i}", 8), cost=1000.0)
+    return b.build()
+
+
+def test_a_candidate_whose_arena_equals_the_memory_budget_is_taken():
+    """Unbounded, the fan runs its 4 branches on 4 streams in 1,040 B; under a budget the planner gives concurrency
+    back only as far as the budget needs: a budget of 1,032 B is met exactly by a 3-stream candidate, 1,024 B by a
+    2-stream one, 740 B by another. Kills (round 78): the budget search's ``fits`` taking only arenas strictly below
+    the budget (``<=`` -> ``<``): each budget got the next cheaper, slower candidate (1,032 B -> 1,024 B on 2 streams,
+    740 B -> 432 B serial), though the one that meets the budget is the one the contract asks for."""
+    g = _fan_of_sizes()
+    got = {budget: memplan.plan(g, memory_budget=budget, streams=4) for budget in (1032, 1024, 740)}
+    assert {budget: (p.arena_bytes, p.streams) for budget, p in got.items()} == {
+        1032: (1032, 3), 1024: (1024, 2), 740: (740, 2)}
