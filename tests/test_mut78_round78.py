@@ -2,7 +2,7 @@
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
 one node ever touches, a plan read without its graph is refused for a node on the stream one past its last, a
-tensor ending past the arena or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
+tensor ending past the arena or at a negative offset, or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
 says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
@@ -83,6 +83,14 @@ def test_a_plan_alone_is_refused_for_a_tensor_ending_past_the_arena():
     p = Plan(graph="g", alignment=1, arena_bytes=12, lower_bound_bytes=0, streams=1,
              order=(("a", 0),), events=(), tensors=(("x", 0, 8), ("y", 8, 8)))
     assert plan_alone_problems(p, limit=5) == (["tensor 'y' [8, 16) ends past arena_bytes of 12 bytes"], 1)
+
+
+def test_a_plan_alone_is_refused_for_a_tensor_at_a_negative_offset():
+    """``x`` at offset -8 (its end, 0, inside the arena): refused without the graph. Kills (round 78):
+    ``plan_alone_problems``' fast path over the tensors dropping its ``o >= 0`` clause (no finding)."""
+    p = Plan(graph="g", alignment=1, arena_bytes=16, lower_bound_bytes=0, streams=1,
+             order=(("a", 0),), events=(), tensors=(("x", -8, 8),))
+    assert plan_alone_problems(p, limit=5) == (["tensor 'x' has offset -8, below 0"], 1)
 
 
 def test_a_budget_refusal_whose_bound_equals_the_budget_says_a_packing_may_fit():
