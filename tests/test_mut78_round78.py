@@ -1,7 +1,7 @@
 """Round 78 (mut78): tests that kill hand-made mutants of the library's core (``verify``, ``lifetimes``) that every
 existing test covering those modules let through. Each test checks a behaviour a user relies on -- the verifier's
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
-one node ever touches, a plan read without its graph is refused for a node on the stream one past its last, a
+one node ever touches, an in-place pair whose roots would meet before the pair is inexact, a plan read without its graph is refused for a node on the stream one past its last, a
 tensor ending past the arena or at a negative offset, or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
 says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
@@ -14,7 +14,7 @@ import pytest
 import memplan
 from memplan import GraphBuilder
 from memplan.errors import PlanFormatError
-from memplan.lifetimes import buffer_problem, compute_lifetimes, sweep_lower_bound
+from memplan.lifetimes import buffer_problem, compute_lifetimes, inplace_shifts, sweep_lower_bound
 from memplan.planfile import Plan, check_plan_alone, plan_alone_problems
 from memplan.problem import BufferProblem, HBOrder
 from memplan.verify import check
@@ -155,3 +155,23 @@ def test_a_candidate_whose_arena_equals_the_memory_budget_is_taken():
     got = {budget: memplan.plan(g, memory_budget=budget, streams=4) for budget in (1032, 1024, 740)}
     assert {budget: (p.arena_bytes, p.streams) for budget, p in got.items()} == {
         1032: (1032, 3), 1024: (1024, 2), 740: (740, 2)}
+
+
+def test_an_inplace_pair_whose_roots_meet_before_it_is_inexact():
+    """``n`` writes ``yv`` (bytes 16..32 of its 32-byte output ``Y``) over ``xv`` (bytes 16..32 of the input ``X``): the
+    one shift that puts ``yv`` on ``xv`` (0) also lays ``Y``'s first 16 bytes, which ``n`` writes too, over ``X``'s,
+    so the pair is inexact (``lifetimes.inexact_inplace``: the solvers keep such roots apart) and has no shift.
+    Kills (round 78): ``_exact_shift`` checking only that the roots' shared bytes end within ``out``
+    (``off_i <= lo`` dropped): shift 0 was called exact and ``Y`` could be placed over ``X`` whole."""
+    b = GraphBuilder("shift", alignment=1)
+    b.input("X", 32)
+    b.view("xv", "X", 16, offset=16)
+    b.tensor("Y", 32)
+    b.view("yv", "Y", 16, offset=16)
+    b.node("n", "UNARY", ["xv"], ["Y", "yv"], inplace={"yv": "xv"})
+    b.node("m", "UNARY", ["Y"], [b.output("z", 4)])
+    g = b.build()
+    hb = memplan.build_happens_before(g, memplan.schedule_with_events(g, ["n", "m"], {"n": 0, "m": 0}))
+    lt = compute_lifetimes(g, hb)
+    assert [(a, b_) for a, b_, _n in lt.compatible] == [(0, 1)]
+    assert inplace_shifts(g, lt) == ({}, frozenset({(1, 0)}), frozenset())
