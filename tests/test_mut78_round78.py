@@ -3,7 +3,8 @@ existing test covering those modules let through. Each test checks a behaviour a
 fusion-group check finds two roots sharing even one byte, the issue-order sweep bound counts a root that only
 one node ever touches, an in-place pair whose roots would meet before the pair is inexact, a plan read without its graph is refused for a node on the stream one past its last, a
 tensor ending past the arena or at a negative offset, or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
-says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order -- on a
+says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order, a ratio
+a byte in a million above 1 prints 3 digits of its excess, unread aligned inputs get their padded bound -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import memplan
 from memplan import GraphBuilder
 from memplan.errors import PlanFormatError
 from memplan.lifetimes import buffer_problem, compute_lifetimes, inplace_shifts, sweep_lower_bound
-from memplan.planfile import Plan, check_plan_alone, plan_alone_problems
+from memplan.planfile import Plan, check_plan_alone, plan_alone_problems, ratio_text
 from memplan.problem import BufferProblem, HBOrder
 from memplan.verify import check
 
@@ -175,3 +176,22 @@ def test_an_inplace_pair_whose_roots_meet_before_it_is_inexact():
     lt = compute_lifetimes(g, hb)
     assert [(a, b_) for a, b_, _n in lt.compatible] == [(0, 1)]
     assert inplace_shifts(g, lt) == ({}, frozenset({(1, 0)}), frozenset())
+
+
+def test_a_ratio_whose_excess_is_a_power_of_ten_of_its_bound_prints_three_digits_of_it():
+    """1,000,001 B over a bound of 1,000,000 B reads ``1.0000`` at 4 decimals, so ``ratio_text`` prints as many as show
+    3 significant digits of the excess (its first at the 6th decimal): ``1.00000100``. Kills (round 78): the search for
+    the excess's first digit stepping past a place where ``excess * 10**first`` equals the bound (``<`` -> ``<=``:
+    ``1.000001000``, a digit too many)."""
+    assert ratio_text(10**6 + 1, 10**6) == "1.00000100"
+
+
+def test_unread_inputs_of_an_aligned_graph_are_bounded_by_their_padded_sizes():
+    """Two 100-byte inputs no node reads, alignment 256: both hold the host's data at the start, so every plan
+    places them apart at aligned offsets: 256 + 100 = 356 B, the arena planned, proven OPTIMAL. Kills (round 78):
+    ``lifetimes._inputs_bound`` summing the raw sizes (200 B: the plan reported above its bound, not optimal)."""
+    b = GraphBuilder("ins", alignment=256)
+    b.input("a", 100)
+    b.input("b", 100)
+    p = memplan.plan(b.build())
+    assert (p.arena_bytes, p.lower_bound_bytes, p.solver["status"]) == (356, 356, "OPTIMAL")
