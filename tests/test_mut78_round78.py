@@ -4,7 +4,7 @@ fusion-group check finds two roots sharing even one byte, the issue-order sweep 
 one node ever touches, an in-place pair whose roots would meet before the pair is inexact, a plan read without its graph is refused for a node on the stream one past its last, a
 tensor ending past the arena or at a negative offset, or an empty id, a candidate whose arena equals the memory budget is taken, a budget refusal whose bound equals the budget
 says a packing may fit, every conflict test of ``BufferProblem`` gives one answer on a hand-built order, a ratio
-a byte in a million above 1 prints 3 digits of its excess, unread aligned inputs get their padded bound -- on a
+a byte in a million above 1 prints 3 digits of its excess, unread aligned inputs get their padded bound, a count past the findings' cap says when it is a lower bound -- on a
 graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from memplan.errors import PlanFormatError
 from memplan.lifetimes import buffer_problem, compute_lifetimes, inplace_shifts, sweep_lower_bound
 from memplan.planfile import Plan, check_plan_alone, plan_alone_problems, ratio_text
 from memplan.problem import BufferProblem, HBOrder
-from memplan.verify import check
+from memplan.verify import MAX_REPORTED, check
 
 
 def _fused_plan(y_at: int) -> Plan:
@@ -195,3 +195,27 @@ def test_unread_inputs_of_an_aligned_graph_are_bounded_by_their_padded_sizes():
     b.input("b", 100)
     p = memplan.plan(b.build())
     assert (p.arena_bytes, p.lower_bound_bytes, p.solver["status"]) == (356, 356, "OPTIMAL")
+
+
+def test_a_racy_read_of_a_written_view_past_the_cap_makes_the_total_a_lower_bound():
+    """``MAX_REPORTED`` readers of ``Q`` on stream 1, none waiting for its writer ``w`` on stream 0, fill rule 2's
+    findings; the last reader ``rv`` reads the view ``v`` (written by ``pv``) of ``R`` (written by ``p``) and waits for
+    neither: past the cap it is counted once, not walked, so ``total`` (201) is a lower bound of the 202 failing
+    writers and ``exact`` must say so (``UnsafePlan`` then reads "at least"). Kills (round 78): ``past_cap``
+    leaving ``exact`` True for a read whose nearest written tensor is a view (its writers further up uncounted)."""
+    b = GraphBuilder("cap", alignment=1)
+    b.input("x", 8)
+    b.node("w", "UNARY", ["x"], [b.tensor("Q", 8)])
+    b.node("p", "UNARY", ["x"], [b.tensor("R", 16)])
+    b.view("v", "R", 8, offset=8)
+    b.node("pv", "UNARY", ["x"], ["v"])
+    for i in range(MAX_REPORTED):
+        b.node(f"r{i}", "UNARY", ["Q"], [b.output(f"o{i}", 1)])
+    b.node("rv", "UNARY", ["v"], [b.output("ov", 1)])
+    g = b.build()
+    plan = Plan(graph="cap", alignment=1, arena_bytes=33 + MAX_REPORTED, lower_bound_bytes=0, streams=2,
+                order=(("w", 0), ("p", 0), ("pv", 0)) + tuple((f"r{i}", 1) for i in range(MAX_REPORTED)) + (("rv", 1),),
+                events=(), tensors=(("x", 0, 8), ("Q", 8, 8), ("R", 16, 16), ("v", 24, 8), ("ov", 32, 1))
+                + tuple((f"o{i}", 33 + i, 1) for i in range(MAX_REPORTED)))
+    found = check(g, plan)
+    assert (len(found), found.total, found.exact) == (MAX_REPORTED, MAX_REPORTED + 1, False)
