@@ -54,7 +54,7 @@ def test_sweep_bound_counts_a_root_touched_at_one_point_of_the_order():
     """``d`` is written by ``b`` and read by nobody: its span is the single time of ``b``, where ``x`` (read by ``a``
     and ``b``) and ``ya`` (an output, from ``a`` on the other stream) are live too, so the sweep bound is
     8 + 100 + 300 = 408 B. Kills (round 78): ``sweep_lower_bound`` leaving out roots whose first and last access
-    coincide (``hi >= lo`` -> ``hi > lo``: 108 B, the bound of a stricter-looking schedule than the one planned)."""
+    coincide (``hi >= lo`` -> ``hi > lo``: 108 B, ``d`` left out)."""
     b = GraphBuilder("dead", alignment=1)
     b.input("x", 8)
     b.node("a", "UNARY", ["x"], b.output("ya", 100))
