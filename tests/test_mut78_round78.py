@@ -219,3 +219,16 @@ def test_a_racy_read_of_a_written_view_past_the_cap_makes_the_total_a_lower_boun
                 + tuple((f"o{i}", 33 + i, 1) for i in range(MAX_REPORTED)))
     found = check(g, plan)
     assert (len(found), found.total, found.exact) == (MAX_REPORTED, MAX_REPORTED + 1, False)
+
+
+def test_the_sweep_bound_pads_its_roots_to_the_alignment():
+    """Outputs of 100 B and 300 B on two streams and their 8-byte input, alignment 256: at aligned offsets the three
+    take 256 + 256 + 512 B less the largest padding (248 B) = 776 B, not the raw 408 B. Kills (round 78):
+    ``sweep_lower_bound`` skipping its pass over the rounded sizes (408 B)."""
+    b = GraphBuilder("two", alignment=256)
+    b.input("x", 8)
+    b.node("a", "UNARY", ["x"], b.output("ya", 100))
+    b.node("b", "UNARY", ["x"], b.output("yb", 300))
+    g = b.build()
+    hb = memplan.build_happens_before(g, memplan.schedule_with_events(g, ["a", "b"], {"a": 0, "b": 1}))
+    assert sweep_lower_bound(hb, compute_lifetimes(g, hb), buffer_problem(g, hb).sizes, 256) == 776
