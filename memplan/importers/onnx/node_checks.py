@@ -865,7 +865,7 @@ def _check_quantize_params(n, where: str, shapes: dict, opset: int) -> None:
     one = (lambda d: len(d) == 0 or (len(d) == 1 and d[0] == 1))   # noqa: E731 - a scalar or one-element vector
     why = ""
     if block > 0 and one(scale):   # (onnxruntime reads a one-element scale as per tensor, whatever block_size says)
-        why = (f"its scale {n.input[1]!r} ({list(scale)}) is one value, which onnxruntime reads as per tensor, where "
+        why = (f"its scale {n.input[1]!r} is one value ({list(scale)}), which onnxruntime reads as per tensor, where "
                f"its block_size is {block} (\"block_size must be 0 for per-tensor quantization\")")
     elif block > 0 or not one(scale):
         if not -len(x) <= axis < len(x):   # (ONNX's inference lets it through)
