@@ -1,0 +1,23 @@
+"""Round 78 (mut78b): tests that kill hand-made mutants of the library's core that the existing tests covering those
+modules let through (continuing ``tests/test_mut78_round78.py``). Each test checks a behaviour a user relies on on a
+plan or graph small enough to work out by hand; the mutant each test kills is named in its docstring."""
+
+from __future__ import annotations
+
+from memplan.planfile import Plan, plan_alone_problems
+
+
+def _split_plan(device_arenas: tuple[int, ...]) -> Plan:
+    """Two devices, one node each on its own stream, ``arena_bytes`` 100, ``a`` and ``b`` at offset 0."""
+    return Plan(graph="split", alignment=1, arena_bytes=100, lower_bound_bytes=0, streams=2,
+                order=(("n0", 0), ("n1", 1)), events=(), tensors=(("a", 0, 10), ("b", 0, 10)),
+                devices=2, node_devices=(0, 1), tensor_devices=(0, 1), device_arena_bytes=device_arenas)
+
+
+def test_plan_alone_refuses_a_device_arena_larger_than_arena_bytes():
+    """``arena_bytes`` is the largest device's arena, so a device arena of 101 B under ``arena_bytes`` 100 is a
+    corrupt plan (its total understated); 100 B is sound. Kills (round 78, F8): ``plan_alone_problems`` dropping its
+    device-arena range check."""
+    assert plan_alone_problems(_split_plan((100, 50)))[0] == []
+    found = plan_alone_problems(_split_plan((101, 50)))[0]
+    assert any("device 0's arena of 101 bytes" in f for f in found), found
