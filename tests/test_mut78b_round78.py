@@ -4,6 +4,9 @@ plan or graph small enough to work out by hand; the mutant each test kills is na
 
 from __future__ import annotations
 
+import memplan
+from memplan import GraphBuilder
+from memplan.lifetimes import compute_lifetimes, inplace_shifts
 from memplan.planfile import Plan, plan_alone_problems
 
 
@@ -21,3 +24,24 @@ def test_plan_alone_refuses_a_device_arena_larger_than_arena_bytes():
     assert plan_alone_problems(_split_plan((100, 50)))[0] == []
     found = plan_alone_problems(_split_plan((101, 50)))[0]
     assert any("device 0's arena of 101 bytes" in f for f in found), found
+
+
+def test_one_node_asking_two_shifts_of_one_root_pair_is_inexact():
+    """``n`` writes ``ya`` (bytes 0..8 of ``Y``) over ``xb`` (bytes 8..16 of ``X``), asking ``Y`` at ``X`` + 8, and
+    ``yb`` (bytes 8..16) over ``xa`` (bytes 0..8), asking ``Y`` at ``X`` - 8: no one placement of the roots meets
+    both, so the root pair is inexact (the solvers keep the roots apart) and has no shift. Kills (round 78, L15):
+    ``inplace_shifts`` dropping its two-shifts check (``shift[key] = d``): the last pair's -8 was taken as exact
+    and the other pair's kernel would write ``ya`` 16 bytes away from ``xb``."""
+    b = GraphBuilder("two_shifts", alignment=1)
+    b.input("X", 16)
+    b.view("xa", "X", 8, offset=0)
+    b.view("xb", "X", 8, offset=8)
+    b.tensor("Y", 16)
+    b.view("ya", "Y", 8, offset=0)
+    b.view("yb", "Y", 8, offset=8)
+    b.node("n", "UNARY", ["xa", "xb"], ["Y", "ya", "yb"], inplace={"ya": "xb", "yb": "xa"})
+    b.node("m", "UNARY", ["Y"], b.output("z", 16))
+    g = b.build()
+    hb = memplan.build_happens_before(g, memplan.schedule_with_events(g, ["n", "m"], {"n": 0, "m": 0}))
+    lt = compute_lifetimes(g, hb)
+    assert inplace_shifts(g, lt) == ({}, frozenset({(1, 0)}), frozenset())
