@@ -45,3 +45,19 @@ def test_one_node_asking_two_shifts_of_one_root_pair_is_inexact():
     hb = memplan.build_happens_before(g, memplan.schedule_with_events(g, ["n", "m"], {"n": 0, "m": 0}))
     lt = compute_lifetimes(g, hb)
     assert inplace_shifts(g, lt) == ({}, frozenset({(1, 0)}), frozenset())
+
+
+def test_verify_calls_an_event_from_a_node_to_itself_a_wait_before_its_record():
+    """An event ``n1 -> n1`` waits where it records: its wait is not after its record in issue order, which the
+    verifier says (rule 1) beside its joining stream 0 to itself. Kills (round 78, V40): the record-before-wait
+    test ``pos[a] >= pos[b]`` flipped to ``>``: a node waiting on itself was let into the happens-before clocks."""
+    from memplan.verify import check
+    b = GraphBuilder("self_event", alignment=1)
+    b.input("x", 8)
+    b.node("n1", "UNARY", ["x"], b.output("y", 8))
+    g = b.build()
+    plan = Plan(graph="self_event", alignment=1, arena_bytes=16, lower_bound_bytes=0, streams=1,
+                order=(("n1", 0),), events=(("n1", "n1"),), tensors=(("x", 0, 8), ("y", 8, 8)))
+    found = check(g, plan)
+    assert [rule for rule, _ in found] == [1, 1], found
+    assert any("the wait comes before the record" in text for _, text in found), found
