@@ -61,3 +61,16 @@ def test_verify_calls_an_event_from_a_node_to_itself_a_wait_before_its_record():
     found = check(g, plan)
     assert [rule for rule, _ in found] == [1, 1], found
     assert any("the wait comes before the record" in text for _, text in found), found
+
+
+def test_buffers_whose_spans_only_touch_do_not_conflict_either_way():
+    """Spans are half-open: ``a`` live over [0, 2) and ``b`` over [2, 4) are never live at once, so they may share
+    bytes whichever is asked first; ``c`` over [1, 3) meets both. Kills (round 78, rerun): ``BufferProblem.conflicts``
+    with either span test flipped (``lower[i] >= upper[j]`` or ``lower[j] >= upper[i]`` to ``>``): buffers that
+    merely touch were called conflicting, so a packing reusing ``a``'s bytes for ``b`` was refused."""
+    import numpy as np
+
+    from memplan.problem import BufferProblem
+    p = BufferProblem(np.array([8, 8, 8]), np.array([0, 2, 1]), np.array([2, 4, 3]))
+    assert not p.conflicts(0, 1) and not p.conflicts(1, 0)
+    assert p.conflicts(0, 2) and p.conflicts(2, 0) and p.conflicts(1, 2) and p.conflicts(2, 1)
