@@ -453,10 +453,9 @@ def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: n
     of rounded sizes less the largest rounding among them (``padded_bound``). For graphs of small tensors
     (256-byte alignment, a few hundred bytes each) this is far above the raw-size bound.
     """
-    bound = lower_bound(graph, hb, lt, sizes)
     a = graph.alignment
-    bound = max(bound, padded_bound(partial(lower_bound, graph, hb, lt), sizes, a))
-    return max(bound, _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a),
+    return max(lower_bound(graph, hb, lt, sizes), padded_bound(partial(lower_bound, graph, hb, lt), sizes, a),
+               _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a),
                cut_lower_bound(hb, lt, sizes, a))
 
 
@@ -499,9 +498,7 @@ def sweep_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, align
         return 0
     overwritten = sorted({(a, nd) for a, _b, nd in lt.compatible})
     left_out = [(a, int(hb.pos[nd]) + 1) for a, nd in overwritten]
-    best = _sweep(lo[used], hi[used], sizes[used], end, left_out, sizes)
-    return max(best, padded_bound(lambda w: _sweep(lo[used], hi[used], w[used], end, left_out, w), sizes,
-                                  alignment, used))
+    return _aligned_sweep(lo, hi, used, end, left_out, sizes, alignment)
 
 
 def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
@@ -560,9 +557,7 @@ def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
                        for _o, i_id in node.inplace
                        for a in (root[graph.tensor_index[i_id]],)
                        if arena[a] and not ends[a] and hi[a] == pos[n] + 1})
-    best = _sweep(lo[used], hi[used], sizes[used], end, left_out, sizes)
-    return max(best, padded_bound(lambda w: _sweep(lo[used], hi[used], w[used], end, left_out, w), sizes,
-                                  graph.alignment, used))
+    return _aligned_sweep(lo, hi, used, end, left_out, sizes, graph.alignment)
 
 
 #: the most roundings ``padded_bound`` tries as the largest of a set (each one more pass of the bound it sharpens)
@@ -594,6 +589,16 @@ def padded_bound(total_of: Callable[[np.ndarray], int], sizes: np.ndarray, align
     if len(pads) > PAD_TRIES:
         pads = pads[np.linspace(0, len(pads) - 1, PAD_TRIES).round().astype(np.int64)]
     return max((total_of(np.minimum(rounded, sizes + int(r))) - int(r) for r in pads.tolist()), default=0)
+
+
+def _aligned_sweep(lo: np.ndarray, hi: np.ndarray, used: np.ndarray, end: int, left_out: list[tuple[int, int]],
+                   sizes: np.ndarray, alignment: int) -> int:
+    """``_sweep`` of the roots in ``used`` by their sizes, sharpened by alignment (``padded_bound``): the bound of
+    ``sweep_lower_bound`` and ``issue_order_bound``, which differ only in how they make the spans."""
+    def total(weight: np.ndarray) -> int:
+        return _sweep(lo[used], hi[used], weight[used], end, left_out, weight)
+
+    return max(total(sizes), padded_bound(total, sizes, alignment, used))
 
 
 def _sweep(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, end: int, left_out: list[tuple[int, int]],
