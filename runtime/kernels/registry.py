@@ -258,9 +258,9 @@ def _stages_what_it_overwrites(graph: Graph, node) -> bool:
     ``cast_f32_f16``: element i lands on the bytes of the input's element i / 2, which another thread may not have
     read yet); and a CONT or COPY of bytes that are not whole words (a byte copy, which must not overlap what it
     reads: moving 5 f16 within one buffer through two views of it was refused)."""
-    out = node.outputs[0] if node.outputs else None
-    if node.op == "MUL_MAT" or out is None:
+    if node.op == "MUL_MAT" or not node.outputs:
         return node.op == "MUL_MAT"
+    out = node.outputs[0]
     if node.op in ("ADD", "MUL", "CONT") and _dtype(graph, out) == "f16" and any(
             _dtype(graph, t) == "f32" for t in node.inputs):
         return True
