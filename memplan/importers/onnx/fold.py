@@ -1662,7 +1662,9 @@ def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
     found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
     if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
         return None
-    return [np.trunc(found[0]).astype(x.dtype)]
+    # (an array whatever its rank: numpy's trunc of a 0-d array, ``keepdims=0``'s scalar, is a numpy scalar, which
+    # the fold drops as no value: ``ReduceLogSum(Shape(x), keepdims=0)`` stayed unknown)
+    return [np.asarray(np.trunc(found[0])).astype(x.dtype)]
 
 
 def _whole_sum(n, ins: list, result: list) -> bool:

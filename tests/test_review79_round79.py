@@ -1,0 +1,69 @@
+"""Round 79 (review79): defects found reviewing round 78's change, each checked against a reference.
+
+* An integer ``ReduceLogSum`` that drops its reduced axis (``keepdims=0``, a scalar): round 78 folded it as
+  onnxruntime computes it (the float64 reduction truncated), but numpy's ``trunc`` of a 0-d array is a numpy scalar,
+  which the fold drops as no value, so what it sized stayed refused as unknown, where onnxruntime runs the model.
+  Oracle: onnxruntime's sizes (``onnx_oracle.ort_sizes``).
+* ``device_capacity``'s value refusals (a bad byte count, a list of another length than the devices) named the option
+  as fixed text, where its over-capacity refusals carry it as ``errors.NamesOptions`` fields: each caller spells it
+  (the library's own text stays the same to the letter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from needs import need
+
+import memplan
+from memplan import examples
+from memplan.errors import BudgetError
+
+
+def _reduce_log_sum_scalar_model(shape: list[int]):
+    """``x -> Shape -> ReduceLogSum(keepdims=0) -> Unsqueeze -> ConstantOfShape -> y``: y holds
+    ``trunc(log(sum(shape)))`` floats."""
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    zero = numpy_helper.from_array(np.array([0], np.int64), "zero")
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ReduceLogSum", ["s"], ["r"], keepdims=0),
+             helper.make_node("Unsqueeze", ["r", "zero"], ["r1"]),
+             helper.make_node("ConstantOfShape", ["r1"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, shape)],
+                          [helper.ValueInfoProto(name="y")], initializer=[zero])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("shape", [[4, 2, 3], [3, 3, 3, 3], [1, 1]])
+def test_an_integer_reduce_log_sum_to_a_scalar_is_planned_at_onnxruntimes_size(shape):
+    # (was refused: "its input 'r1' sizes it by its values, which the importer does not know")
+    need("onnx")
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    from memplan.importers.onnx import import_onnx
+
+    model = _reduce_log_sum_scalar_model(shape)
+    real = ort_sizes(model, {"x": np.zeros(shape, np.float32)}, strict=True)
+    planned = {t.id: t.size for t in import_onnx(model).tensors}
+    assert planned["y"] == real["y"] == 4 * int(np.log(sum(shape)))
+
+
+@pytest.mark.parametrize(("kwargs", "text"), [
+    ({"device_capacity": -1}, "device_capacity must be a non-negative byte count below 2**63, or a list of them (one "
+                              "per device), not -1"),
+    ({"device_capacity": [1 << 40, "{b}"], "devices": 2},
+     "device_capacity[1] (device 1) must be a non-negative byte count below 2**63, not '{b}'"),
+    ({"device_capacity": [1 << 40] * 3, "devices": 2},
+     "device_capacity lists 3 capacities for 2 devices: give one per device (or one number, each device's)"),
+])
+def test_device_capacity_value_refusals_carry_the_option_for_each_caller_to_spell(kwargs, text):
+    # (the library's text unchanged, a value holding braces kept as it is; the option a field ``spelled`` respells)
+    with pytest.raises(BudgetError) as info:
+        memplan.plan(examples.llama(examples.LLAMA_TINY), **kwargs)
+    exc = info.value
+    assert str(exc) == text
+    assert exc.spelled(lambda name, value: "?") == text
+    assert exc.spelled(memplan.errors.Spelling(str, str, lambda name: "CAP")) == text.replace("device_capacity", "CAP")
