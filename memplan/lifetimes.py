@@ -90,8 +90,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     n_nodes = len(graph.nodes)
     S = hb.num_streams
     root = graph.root
-    arena_roots = [t for t in range(len(graph.tensors))
-                   if root[t] == t and graph.tensors[t].kind != "weight"]
+    arena_roots = graph.arena_roots()
     buf_of = np.full(len(graph.tensors), -1, dtype=np.int64)
     buf_of[arena_roots] = np.arange(len(arena_roots))
     B = len(arena_roots)
@@ -518,8 +517,8 @@ def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
     the pairs the lifetimes find legal, so at most the bound ``sweep_lower_bound`` gives there. O(accesses)."""
     n_nodes = len(graph.nodes)
     root = graph.root
-    arena = np.array([root[t] == t and graph.tensors[t].kind != "weight" for t in range(len(graph.tensors))],
-                     dtype=bool)
+    arena = np.zeros(len(graph.tensors), dtype=bool)
+    arena[graph.arena_roots()] = True
     if not arena.any():
         return 0
     index = graph.node_index
