@@ -66,4 +66,4 @@ def test_device_capacity_value_refusals_carry_the_option_for_each_caller_to_spel
     exc = info.value
     assert str(exc) == text
     assert exc.spelled(lambda name, value: "?") == text
-    assert exc.spelled(memplan.errors.Spelling(str, str, lambda name: "CAP")) == text.replace("device_capacity", "CAP")
+    assert exc.spelled(memplan.errors.OptionSpelling(str, str, lambda name: "CAP")) == text.replace("device_capacity", "CAP")
