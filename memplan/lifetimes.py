@@ -575,10 +575,10 @@ def padded_bound(total_of: Callable[[np.ndarray], int], sizes: np.ndarray, align
     rounded up: the set needs its rounded sizes less the largest rounding *of the set* (docs/format.md). The
     bounds took the largest rounding of the whole graph instead: one 1-byte tensor anywhere (a rounding of 255 at
     256) cut a node's three live tensors of 100, 100 and 256 bytes from 612 B to 513 B (greedy's 768 B plan: a gap of
-    0.332 for 0.203), and left plans at their optimum FEASIBLE where no exact solver proved it. Proof: for a set and its highest member ``h``,
-    the weights (``min(rounded, size + r)``) of the others are at most their rounded sizes, and ``h``'s at most its
-    size plus ``r``, so the total less ``r`` is at most the set's need, for any ``r`` >= 0; at ``r`` = the set's
-    largest rounding it is exactly that need. One ``total_of`` pass per rounding tried."""
+    0.332 for 0.203), and left plans at their optimum FEASIBLE where no exact solver proved it. Proof: for a set and
+    its highest member ``h``, the weights (``min(rounded, size + r)``) of the others are at most their rounded sizes,
+    and ``h``'s at most its size plus ``r``, so the total less ``r`` is at most the set's need, for any ``r`` >= 0;
+    at ``r`` = the set's largest rounding it is exactly that need. One ``total_of`` pass per rounding tried."""
     if alignment <= 1 or not len(sizes):
         return 0
     sizes = np.asarray(sizes, dtype=np.int64)

@@ -20,8 +20,8 @@ What stays refused, each naming the node and why: a ``Loop`` without a trip coun
 passes its condition on, of a trip count not known at import, or whose body computes its condition from what the
 inputs hold (how many iterations run is then a run-time fact: its scan outputs' sizes are not static), a
 zero-iteration ``Loop`` with a scan output whose element shape its body does not declare, or declares otherwise than
-its nodes compute (the body never runs; one it declares as computed is planned an empty tensor, round 76), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
-runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
+its nodes compute (the body never runs; one it declares as computed is planned an empty tensor, round 76), a ``Scan``
+over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
 
 from __future__ import annotations
