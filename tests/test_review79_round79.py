@@ -67,3 +67,21 @@ def test_device_capacity_value_refusals_carry_the_option_for_each_caller_to_spel
     assert str(exc) == text
     assert exc.spelled(lambda name, value: "?") == text
     assert exc.spelled(memplan.errors.OptionSpelling(str, str, lambda name: "CAP")) == text.replace("device_capacity", "CAP")
+
+
+def test_an_empty_arena_based_at_two_to_the_64_has_no_address():
+    # (round 78 refused a base whose allocation runs past 2**64, but returned 2**64 itself for an empty arena's
+    # tensors, which a 64-bit pointer argument wraps around to 0)
+    from memplan.errors import ExecutorError
+    from runtime.binding import bind
+
+    b = memplan.GraphBuilder("empty-arena", alignment=4)
+    b.input("x", 0, shape=[0], dtype="f32")
+    b.node("c0", "CONT", ["x"], b.output("y", 0, shape=[0], dtype="f32"))
+    g = b.build()
+    binding = bind(g, memplan.plan(g))
+    assert binding.arena_bytes == (0,)
+    assert binding.address("y", [(1 << 64) - 256], {}) == (1 << 64) - 256
+    with pytest.raises(ExecutorError, match=r"arena_base\[0\] = 18446744073709551616 puts device 0's 0-byte arena "
+                                            r"past the end of the 64-bit address space"):
+        binding.address("y", [1 << 64], {})
