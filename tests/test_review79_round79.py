@@ -7,6 +7,8 @@
 * ``device_capacity``'s value refusals (a bad byte count, a list of another length than the devices) named the option
   as fixed text, where its over-capacity refusals carry it as ``errors.NamesOptions`` fields: each caller spells it
   (the library's own text stays the same to the letter).
+* ``runtime.binding.Binding.address`` refused a base whose allocation runs past 2**64 (round 78) but returned 2**64
+  itself for an empty arena's tensors: no 64-bit address (a pointer argument wraps it around to 0).
 """
 
 from __future__ import annotations
