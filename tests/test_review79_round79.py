@@ -4,6 +4,10 @@
   onnxruntime computes it (the float64 reduction truncated), but numpy's ``trunc`` of a 0-d array is a numpy scalar,
   which the fold drops as no value, so what it sized stayed refused as unknown, where onnxruntime runs the model.
   Oracle: onnxruntime's sizes (``onnx_oracle.ort_sizes``).
+* A Loop that runs no iteration, whose scan output its body computes from a value of the graph around (``Identity(x)``)
+  otherwise than it declares: round 78 refuses a body whose nodes compute another shape than declared (onnxruntime's
+  empty output then takes another shape), but inferred the body alone, x untyped, so the declaration stood and what a
+  ``Shape`` of it sized was planned smaller than onnxruntime wrote. The body is now inferred with the outer types.
 * ``device_capacity``'s value refusals (a bad byte count, a list of another length than the devices) named the option
   as fixed text, where its over-capacity refusals carry it as ``errors.NamesOptions`` fields: each caller spells it
   (the library's own text stays the same to the letter).
@@ -51,6 +55,48 @@ def test_an_integer_reduce_log_sum_to_a_scalar_is_planned_at_onnxruntimes_size(s
     real = ort_sizes(model, {"x": np.zeros(shape, np.float32)}, strict=True)
     planned = {t.id: t.size for t in import_onnx(model).tensors}
     assert planned["y"] == real["y"] == 4 * int(np.log(sum(shape)))
+
+
+def _zero_trip_loop_model(declared: list[int], reads: str = "x"):
+    """A Loop of trip count 0 whose body's one scan output is ``Identity(reads)`` of a value of the graph around (the
+    input x of [4], or ``x2 = Relu(x)``), declared of element shape ``declared``; then ``y = ConstantOfShape(10 -
+    ReduceSum(Shape(scan)))``."""
+    from onnx import TensorProto as T
+    from onnx import helper, numpy_helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Identity", [reads], ["s"])], "body",
+        [helper.make_tensor_value_info("i", T.INT64, []), helper.make_tensor_value_info("c", T.BOOL, [])],
+        [helper.make_tensor_value_info("c_out", T.BOOL, []), helper.make_tensor_value_info("s", T.FLOAT, declared)])
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "M"), numpy_helper.from_array(np.array(True), "C"),
+             numpy_helper.from_array(np.array([10], np.int64), "K")]
+    nodes = [helper.make_node("Relu", ["x"], ["x2"]), helper.make_node("Loop", ["M", "C"], ["scan"], body=body),
+             helper.make_node("Shape", ["scan"], ["sh"]), helper.make_node("ReduceSum", ["sh"], ["n"], keepdims=1),
+             helper.make_node("Sub", ["K", "n"], ["m"]), helper.make_node("ConstantOfShape", ["m"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, [4])],
+                          [helper.ValueInfoProto(name="y")], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("reads", ["x", "x2"])
+def test_a_zero_trip_loops_scan_output_computed_from_the_graph_around_otherwise_than_declared_is_refused(reads):
+    # (was planned [0, 2, 2] from the declaration: y of 6 floats, 24 bytes, where onnxruntime wrote 10 floats)
+    need("onnx")
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    x = {"x": np.ones(4, np.float32)}
+    model = _zero_trip_loop_model([2, 2], reads)
+    assert ort_sizes(model, x, strict=True)["y"] == 40
+    with pytest.raises(GraphError, match=r"'Loop_1' \(Loop\): it runs no iteration .* element shape \[2, 2\], but its "
+                                         r"nodes compute \[4\]"):
+        import_onnx(model)
+    agreed = _zero_trip_loop_model([4], reads)   # (declared as computed: planned at onnxruntime's size)
+    planned = {t.id: t.size for t in import_onnx(agreed).tensors}
+    assert planned["y"] == ort_sizes(agreed, x, strict=True)["y"] == 24
 
 
 @pytest.mark.parametrize(("kwargs", "text"), [

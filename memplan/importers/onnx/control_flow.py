@@ -239,11 +239,29 @@ def _count_nodes(onnx, g, main) -> int:
     return total
 
 
-def _computed_type(onnx, model, body, k: int):
+def _outer_types(onnx, model) -> dict[str, Any]:
+    """The type (a ``TypeProto``) of each value of ``model``'s graph that ONNX's inference of the model, or the graph's
+    own declarations (its inputs, outputs, value infos and initializers), give one: the types a subgraph's reads from
+    the graph around take (``_computed_type``)."""
+    g = model.graph
+    try:
+        inferred = list(onnx.shape_inference.infer_shapes(model).graph.value_info)
+    except Exception:  # noqa: BLE001 - no inference: the declarations alone
+        inferred = []
+    types = {t.name: onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims)) for t in g.initializer}
+    types.update((vi.name, vi.type) for vi in (*inferred, *g.value_info, *g.output, *g.input) if vi.HasField("type"))
+    return types
+
+
+def _computed_type(onnx, model, body, k: int, outer: dict[str, Any]):
     """The type ONNX's inference gives output ``k`` of subgraph ``body`` of ``model`` from the body's own nodes, its
-    declared type set aside (a ``TypeProto``), or None where inference fails; a value of the graph around, whose type
-    the body alone does not know, leaves what it decides open. What onnxruntime's empty scan output of a Loop that runs
-    no iteration takes, or refuses (``_Expander.empty_scan``)."""
+    declared type set aside (a ``TypeProto``), or None where inference fails; a value the body reads from the graph
+    around has its type there (``outer``: ``_outer_types``), one of unknown type leaves what it decides open. What
+    onnxruntime's empty scan output of a Loop that runs no iteration takes, or refuses (``_Expander.empty_scan``).
+    Why the outer types: a body computing its scan output as ``Identity(x)`` of the graph's input x of [4] while
+    declaring [2, 2] was left to its declaration (the body alone knows nothing of x), so planned [0, 2, 2] where
+    onnxruntime's empty output is [0]: a ``ConstantOfShape(10 - ReduceSum(Shape(scan)))`` planned 24 bytes, and
+    onnxruntime wrote 40."""
     g = onnx.GraphProto()
     g.CopyFrom(body)
     name = g.output[k].name
@@ -251,7 +269,8 @@ def _computed_type(onnx, model, body, k: int):
     kept = [vi for vi in g.value_info if vi.name != name]
     del g.value_info[:]
     g.value_info.extend(kept)
-    g.input.extend(onnx.ValueInfoProto(name=v) for v in sorted(_free_names(body)))   # (untyped: unknown here)
+    g.input.extend(onnx.ValueInfoProto(name=v, type=outer[v]) if v in outer else onnx.ValueInfoProto(name=v)
+                   for v in sorted(_free_names(body)))
     alone = onnx.helper.make_model(g, opset_imports=model.opset_import, ir_version=model.ir_version)
     alone.functions.extend(model.functions)
     try:
@@ -292,6 +311,8 @@ class _Expander:
         #: the nodes the Loop being expanded may add (``MAX_UNROLLED_NODES`` less what the expansion added before),
         #: checked after each iteration of a while-loop, whose count of iterations is not estimated before
         self.room: int | None = None
+        #: the types of the graph's values (``_outer_types``), made at the first Loop that runs no iteration
+        self.outer_types: dict[str, Any] | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -661,7 +682,9 @@ class _Expander:
                              "never runs (not supported; declare the body output's shape)")
         declared = [d.dim_value for d in tt.shape.dim]
         said = f"{no_run}: its body declares scan output #{j} {target!r} (body output {vi.name!r})"
-        computed = _computed_type(self.onnx, self.model, body, 1 + carried + j)
+        if self.outer_types is None:   # (once an expansion pass: the model's inference)
+            self.outer_types = _outer_types(self.onnx, self.model)
+        computed = _computed_type(self.onnx, self.model, body, 1 + carried + j, self.outer_types)
         ct = computed.tensor_type if computed is not None and computed.HasField("tensor_type") else None
         if ct is not None and ct.elem_type and ct.elem_type != tt.elem_type:
             raise GraphError(f"{said} {self.declared(vi)}, but its nodes compute "
