@@ -133,3 +133,24 @@ def test_an_empty_arena_based_at_two_to_the_64_has_no_address():
     with pytest.raises(ExecutorError, match=r"arena_base\[0\] = 18446744073709551616 puts device 0's 0-byte arena "
                                             r"past the end of the 64-bit address space"):
         binding.address("y", [1 << 64], {})
+
+
+def test_a_zero_trip_loops_scan_output_of_another_rank_than_declared_is_refused_though_its_dims_are_names():
+    # (x of [N]: the body computes [N], a rank 1 where [2, 2] is declared, which no fixed shape compared; planned
+    # [0, 2, 2] with N = 4, 24 bytes for y, where onnxruntime's empty output is [0] and y 40 bytes)
+    need("onnx")
+    need("onnxruntime")
+    from onnx_oracle import ort_sizes
+
+    from memplan.errors import GraphError
+    from memplan.importers.onnx import import_onnx
+
+    model = _zero_trip_loop_model([2, 2])
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    assert ort_sizes(model, {"x": np.ones(4, np.float32)}, strict=True)["y"] == 40
+    with pytest.raises(GraphError, match=r"element shape \[2, 2\], but its nodes compute \[N\]"):
+        import_onnx(model, dims={"N": 4})
+    same_rank = _zero_trip_loop_model([3])   # (onnxruntime's [0, 3], as declared: planned so)
+    same_rank.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    planned = {t.id: t.size for t in import_onnx(same_rank, dims={"N": 4}).tensors}
+    assert planned["y"] == ort_sizes(same_rank, {"x": np.ones(4, np.float32)}, strict=True)["y"] == 28

@@ -690,10 +690,13 @@ class _Expander:
             raise GraphError(f"{said} {self.declared(vi)}, but its nodes compute "
                              f"{_known_type(self.onnx, computed)}: onnxruntime refuses to load the model (\"Type "
                              "Error\")")
-        fixed = ct is not None and ct.HasField("shape") and all(d.HasField("dim_value") for d in ct.shape.dim)
-        dims = [d.dim_value for d in ct.shape.dim] if fixed else None
-        if fixed and dims != declared:
-            raise GraphError(f"{said} of element shape {declared}, but its nodes compute {dims}: onnxruntime's empty "
+        # (a rank of its own too, where some dimension is a name: an outer value of a symbolic shape, [N] computed for
+        # [2, 2] declared, is [0] in onnxruntime as [4] is, where the declaration planned [0, 2, 2])
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in ct.shape.dim] \
+            if ct is not None and ct.HasField("shape") else declared
+        if len(dims) != len(declared) or all(isinstance(d, int) for d in dims) and dims != declared:
+            raise GraphError(f"{said} of element shape {declared}, but its nodes compute "
+                             f"[{', '.join(map(str, dims))}]: onnxruntime's empty "
                              "output then has another shape than the declared one, which its graph optimizations "
                              "decide (declare the shape the body computes)")
         empty = self.onnx.TensorProto()
