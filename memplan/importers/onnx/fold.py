@@ -1640,16 +1640,17 @@ def _near_whole(x, op: str) -> bool:
 
 
 #: the reductions through a logarithm that onnx's evaluator refuses for integers (onnx dropped them from opset 28's
-#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``); not
-#: ReduceLogSumExp, which onnxruntime computes in the integer type (``max + log(sum(exp(x - max)))``, each exp
-#: truncated: of [-1, -4], -1 where the float64 value truncates to 0), left unknown
-_LOG_REDUCTIONS = frozenset({"ReduceLogSum"})
+#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``)
+_LOG_REDUCTIONS = frozenset({"ReduceLogSum", "ReduceLogSumExp"})
 
 
 def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
-    """The output of an integer ReduceLogSum ``n`` of ``ins`` as onnxruntime makes it: the float64 reduction
-    truncated to the integer type; None (unknown) where that lands within a few ulps of a whole number (onnxruntime's
-    Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of a sum of 0 or less).
+    """The output of an integer ReduceLogSum or ReduceLogSumExp ``n`` of ``ins`` as onnxruntime makes it; None
+    (unknown) where onnxruntime's builds make it otherwise or its value is not sure.
+
+    ReduceLogSum: the float64 reduction truncated to the integer type; unknown where that lands within a few ulps of
+    a whole number (onnxruntime's Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of
+    a sum of 0 or less). ReduceLogSumExp: ``_integer_log_sum_exp``.
 
     Why: onnx's evaluator refuses an integer input (its schemas of opset 28 take floats alone), so
     ``ReduceLogSum(Shape(x))`` was never folded and what it sized was refused, though opsets 13-21 take int32 and
@@ -1659,10 +1660,58 @@ def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
     x = ins[0]
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
         return None
+    if n.op_type == "ReduceLogSumExp":
+        return _integer_log_sum_exp(n, ins, opsets)
     found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
     if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
         return None
     return [np.trunc(found[0]).astype(x.dtype)]
+
+
+def _integer_log_sum_exp(n, ins: list, opsets: dict[str, int]) -> list | None:
+    """The output of an integer ReduceLogSumExp ``n`` of ``ins`` as onnxruntime's CPU kernel makes it: in the
+    integer type, ``max + log(sum(exp(v - max)))`` with each exp truncated, so 1 for each value equal to its slice's
+    maximum and 0 for the rest: the maximum plus the log of how many values equal it ([5, 5, 5, 1]: 5 + log 3,
+    truncated to 6; the float64 value, 5.0001, truncates to 5). None (unknown) where onnxruntime's builds part:
+    an empty input (log(0): INT_MIN in one build, a cast of -inf in another), values whose difference ``v - max``
+    leaves the type (older builds compute it, wrapping; newer ones count the maxima), a negative maximum held more
+    than once (older builds truncate the log first: -2 + 0 for [-2, -2]; newer ones the sum in float64: -1), a
+    maximum past 2**53 (the newer builds' float64 sum rounds it), and a sum past the type's range (saturated in one
+    build, wrapped in another).
+
+    The slices' maxima and counts are the node's own reduction (its axes, ``keepdims``, ``noop_with_empty_axes``)
+    run by onnx's evaluator: a ReduceMax of the same node (keeping the reduced dimensions, to compare each value with
+    its maximum), then the node itself over float64 zeros where a value is its maximum and -inf elsewhere, which is
+    the log of the count."""
+    import numpy as np
+    from onnx import helper
+
+    x = ins[0]
+    if x.size == 0:
+        return None
+    info = np.iinfo(x.dtype)
+    if int(x.max()) - int(x.min()) > (info.max if x.dtype.kind == "i" else 0):
+        return None
+    top = type(n)()
+    top.CopyFrom(n)
+    top.op_type = "ReduceMax"
+    del top.attribute[:]
+    top.attribute.extend([a for a in n.attribute if a.name != "keepdims"] + [helper.make_attribute("keepdims", 1)])
+    found = _evaluate(top, list(ins), opsets)
+    if not found or not isinstance(found[0], np.ndarray) or found[0].dtype != x.dtype:
+        return None
+    maxima = found[0]
+    marks = np.where(x == maxima, 0.0, -np.inf)
+    logs = _evaluate(n, [marks] + list(ins[1:]), opsets)
+    if not logs or not isinstance(logs[0], np.ndarray) or logs[0].size != maxima.size:
+        return None
+    counted = logs[0].astype(np.float64)
+    if not np.all(np.isfinite(counted)) or _near_whole(counted[counted > 0.5], "Cast"):
+        return None   # (log(1) is 0 in every build; a log of 2 or more near a whole number is the build's own)
+    maxima, whole = maxima.reshape(counted.shape).astype(np.int64), np.trunc(counted).astype(np.int64)
+    if np.any(np.abs(maxima) > 2**53) or np.any((maxima < 0) & (counted > 0.5)) or np.any(maxima > info.max - whole):
+        return None   # (as int64 both: a uint64 maximum here is its slice's every value)
+    return [(maxima + whole).astype(x.dtype)]
 
 
 def _whole_sum(n, ins: list, result: list) -> bool:

@@ -1,0 +1,285 @@
+"""Differential sweep (round 79): small random models over op families and corners round 78's sweep did not draw,
+against onnxruntime.
+
+Why: round 78's sweep (``onnx_sweep_round78``) drew one-op models of resizing, padding, slicing, gathers, pooling,
+quantization and signal ops; the recurrent ops, grouped and dilated convolutions, the losses, the data-dependent ops
+(NonMaxSuppression, Unique, TopK of a fed k), and the small ops that size a value by an attribute (EyeLike's ``k``,
+Shape's ``start`` / ``end``, CenterCropPad, Col2Im, ReverseSequence, LpPool) were reached only at onnx's own node cases.
+Each case is drawn by a seeded generator, so the sweep is deterministic; every planned value is held against the
+bytes onnxruntime's CPU provider writes, by round 78's comparison (``onnx_sweep_round78.compare``).
+
+Run: ``python tests/onnx_sweep_round79.py [--count N] [--show N] [NAME_SUBSTRING ...]`` from the repository root
+(``PYTHONPATH=$PWD:$PWD/tests``). Exit status 1 on any failing class (``onnx_sweep_round78.FAILING``).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import onnx_sweep_driver as driver
+import onnx_sweep_round78 as sweep78
+from onnx import TensorProto as T
+
+Case, one_op, _arr = sweep78.Case, sweep78.one_op, sweep78._arr
+
+
+def rnn(r: random.Random, k: int) -> Case:
+    op = r.choice(["LSTM", "GRU", "RNN"])
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    direction = r.choice(["forward", "reverse", "bidirectional"])
+    nd = 2 if direction == "bidirectional" else 1
+    seq, batch, inp, hid = r.randint(1, 4), r.randint(1, 3), r.randint(1, 4), r.randint(1, 4)
+    layout = r.randint(0, 1) if r.random() < .5 else 0
+    opset = r.choice([14, 21]) if layout or r.random() < .5 else r.choice([7, 14, 21])
+    xs = [seq, batch, inp] if layout == 0 else [batch, seq, inp]
+    ins = {"x": _arr(r, xs), "w": _arr(r, [nd, gates * hid, inp]), "r": _arr(r, [nd, gates * hid, hid])}
+    ins["b"] = _arr(r, [nd, 2 * gates * hid]) if r.random() < .6 else None
+    ins["sl"] = np.array([r.randint(1, seq) for _ in range(batch)], np.int32) if r.random() < .4 else None
+    hs = [nd, batch, hid] if layout == 0 else [batch, nd, hid]
+    ins["h0"] = _arr(r, hs) if r.random() < .4 else None
+    if op == "LSTM":
+        ins["c0"] = _arr(r, hs) if r.random() < .3 else None
+        ins["p"] = _arr(r, [nd, 3 * hid]) if r.random() < .2 else None
+    outs = [o if r.random() < .7 else "" for o in (["y", "yh", "yc"] if op == "LSTM" else ["y", "yh"])]
+    if not any(outs):
+        outs[0] = "y"
+    while not outs[-1]:
+        outs.pop()
+    attrs = {"hidden_size": hid, "direction": direction}
+    if layout:
+        attrs["layout"] = 1
+    if op == "GRU" and r.random() < .5:
+        attrs["linear_before_reset"] = 1
+    consts = ("w", "r", "b", "p", "sl") if r.random() < .7 else ("w", "r", "b", "p")
+    c = one_op(f"rnn{k}_o{opset}_{op}_{direction}_l{layout}", op, ins, outs, consts, opset=opset, **attrs)
+    c.dynamic = False   # (sequence_lens never sizes an output)
+    return c
+
+
+def conv(r: random.Random, k: int) -> Case:
+    rank = r.choice([1, 2, 2, 3])
+    g = r.randint(1, 3)
+    cin, cout = g * r.randint(1, 2), g * r.randint(1, 2)
+    ks = [r.randint(1, 3) for _ in range(rank)]
+    dil = [r.randint(1, 3) for _ in range(rank)]
+    st = [r.randint(1, 3) for _ in range(rank)]
+    transpose = r.random() < .4
+    sp = [r.randint(max(1, (kk - 1) * d + 1 - 2), 9) for kk, d in zip(ks, dil)]
+    x = _arr(r, [r.randint(1, 2), cin] + sp)
+    w = _arr(r, ([cin, cout // g] if transpose else [cout, cin // g]) + ks)
+    attrs = {"group": g, "dilations": dil, "strides": st}
+    if r.random() < .5:
+        attrs["kernel_shape"] = ks
+    mode = r.choice(["pads", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"])
+    if mode == "pads":
+        attrs["pads"] = [r.randint(0, 2) for _ in range(2 * rank)]
+    elif mode != "NOTSET":
+        attrs["auto_pad"] = mode
+    if transpose and r.random() < .4:
+        attrs["output_padding"] = [r.randint(0, max(s, d) - 1) for s, d in zip(st, dil)]
+    ins = {"x": x, "w": w, "b": _arr(r, [cout]) if r.random() < .5 else None}
+    op = "ConvTranspose" if transpose else "Conv"
+    return one_op(f"conv{k}_{op}_g{g}_{mode}", op, ins, ["y"], ("w", "b"), opset=r.choice([11, 18, 21]), **attrs)
+
+
+def data_dependent(r: random.Random, k: int) -> Case:
+    kind = r.choice(["nms", "unique", "topk", "nonzero"])
+    if kind == "nms":
+        b, c, n = r.randint(1, 2), r.randint(1, 3), r.randint(0, 5)
+        ins = {"boxes": _arr(r, [b, n, 4]), "scores": _arr(r, [b, c, n]),
+               "m": np.array([r.randint(0, 3)], np.int64) if r.random() < .8 else None,
+               "iou": np.array([r.choice([0.0, 0.5])], np.float32) if r.random() < .7 else None,
+               "sth": np.array([0.0], np.float32) if r.random() < .5 else None}
+        case = one_op(f"dd{k}_nms", "NonMaxSuppression", ins, ["y"], ("m", "iou", "sth"),
+                      center_point_box=r.randint(0, 1), opset=r.choice([11, 21]))
+    elif kind == "unique":
+        # (no empty input: onnxruntime's Unique of one aborts the process)
+        x = _arr(r, [r.randint(1, 5) for _ in range(r.randint(1, 2))], r.choice([np.float32, np.int64]), 0, 3)
+        attrs = {"sorted": r.randint(0, 1)}
+        if r.random() < .5:
+            attrs["axis"] = r.randrange(-x.ndim, x.ndim)
+        outs = ["y", "idx", "inv", "cnt"][: r.randint(1, 4)]
+        case = one_op(f"dd{k}_unique", "Unique", {"x": x}, outs, opset=r.choice([11, 21]), **attrs)
+    elif kind == "topk":
+        x = _arr(r, [r.randint(1, 5) for _ in range(r.randint(1, 3))])
+        ax = r.randrange(-x.ndim, x.ndim)
+        kk = np.array([r.randint(0, x.shape[ax])], np.int64)
+        case = one_op(f"dd{k}_topk", "TopK", {"x": x, "k": kk}, ["v", "i"], () if r.random() < .5 else ("k",),
+                      axis=ax, largest=r.randint(0, 1), sorted=r.randint(0, 1))
+    else:
+        x = _arr(r, [r.randint(0, 4) for _ in range(r.randint(0, 3))], r.choice([np.float32, np.int64, np.bool_]))
+        case = one_op(f"dd{k}_nonzero", "NonZero", {"x": x}, ["y"])
+    case.dynamic = True
+    return case
+
+
+def small(r: random.Random, k: int) -> Case:
+    """The small ops that size a value by an attribute or a constant input."""
+    kind = r.choice(["eyelike", "shape", "ccp", "col2im", "revseq", "lppool", "castlike", "bitshift", "mod",
+                     "where0", "expand0", "random", "trilu", "loss", "hardmax", "lpnorm", "deform"])
+    if kind == "eyelike":
+        x = _arr(r, [r.randint(0, 4), r.randint(0, 4)], r.choice([np.float32, np.int64]))
+        attrs = {"k": r.randint(-5, 5)}
+        if r.random() < .5:
+            attrs["dtype"] = r.choice([T.FLOAT, T.INT32, T.DOUBLE, T.BOOL, T.UINT8])
+        return one_op(f"small{k}_eyelike", "EyeLike", {"x": x}, ["y"], opset=r.choice([9, 21]), **attrs)
+    if kind == "shape":
+        x = _arr(r, [r.randint(0, 3) for _ in range(r.randint(0, 4))])
+        attrs = {}
+        for a in ("start", "end"):
+            if r.random() < .6:
+                attrs[a] = r.randint(-6, 6)
+        return one_op(f"small{k}_shape", "Shape", {"x": x}, ["y"], opset=r.choice([15, 19, 21]), **attrs)
+    if kind == "ccp":
+        rank = r.randint(1, 3)
+        x = _arr(r, [r.randint(1, 5) for _ in range(rank)])
+        axes = sorted(r.sample(range(rank), r.randint(1, rank))) if r.random() < .5 else None
+        n = len(axes) if axes else rank
+        ins = {"x": x, "s": np.array([r.randint(0, 7) for _ in range(n)], np.int64)}
+        attrs = {"axes": [a - rank if r.random() < .5 else a for a in axes]} if axes else {}
+        return one_op(f"small{k}_ccp", "CenterCropPad", ins, ["y"], ("s",), opset=18, **attrs)
+    if kind == "col2im":
+        nd = r.choice([1, 2, 3]) if r.random() < .3 else 2
+        img = [r.randint(2, 6) for _ in range(nd)]
+        blk = [r.randint(1, 3) for _ in range(nd)]
+        dil = [r.randint(1, 2) for _ in range(nd)]
+        st = [r.randint(1, 2) for _ in range(nd)]
+        pads = [r.randint(0, 1) for _ in range(2 * nd)]
+        L = 1
+        for i in range(nd):
+            eff = (blk[i] - 1) * dil[i] + 1
+            L *= max(0, (img[i] + pads[i] + pads[i + nd] - eff) // st[i] + 1)
+        c = r.randint(1, 2)
+        ins = {"x": _arr(r, [r.randint(1, 2), c * int(np.prod(blk)), L]), "img": np.array(img, np.int64),
+               "blk": np.array(blk, np.int64)}
+        return one_op(f"small{k}_col2im{nd}", "Col2Im", ins, ["y"], ("img", "blk"), opset=18, dilations=dil,
+                      strides=st, pads=pads)
+    if kind == "revseq":
+        t, b = r.randint(1, 4), r.randint(1, 4)
+        ba = r.randint(0, 1)
+        x = _arr(r, [b, t, 2] if ba == 0 else [t, b, 2])
+        ins = {"x": x, "sl": np.array([r.randint(0, t) for _ in range(b)], np.int64)}
+        return one_op(f"small{k}_revseq", "ReverseSequence", ins, ["y"], ("sl",) if r.random() < .5 else (),
+                      batch_axis=ba, time_axis=1 - ba)
+    if kind == "lppool":
+        rank = r.choice([1, 2])
+        x = _arr(r, [1, 2] + [r.randint(1, 7) for _ in range(rank)])
+        attrs = {"kernel_shape": [r.randint(1, 3) for _ in range(rank)], "p": r.choice([1, 2, 3])}
+        opset = r.choice([11, 18])
+        if r.random() < .5:
+            attrs["strides"] = [r.randint(1, 3) for _ in range(rank)]
+        if r.random() < .4:
+            attrs["pads"] = [r.randint(0, 1) for _ in range(2 * rank)]
+        elif r.random() < .4:
+            attrs["auto_pad"] = r.choice(["SAME_UPPER", "SAME_LOWER", "VALID"])
+        if opset >= 18 and r.random() < .5:
+            attrs["dilations"] = [r.randint(1, 2) for _ in range(rank)]
+        if opset >= 18 and r.random() < .5:
+            attrs["ceil_mode"] = 1
+        return one_op(f"small{k}_lppool", "LpPool", {"x": x}, ["y"], opset=opset, **attrs)
+    if kind == "castlike":
+        x = _arr(r, [r.randint(0, 3), 2])
+        like = np.zeros([r.randint(0, 2)], r.choice([np.float16, np.int8, np.float64, np.bool_, np.int32]))
+        return one_op(f"small{k}_castlike", "CastLike", {"x": x, "like": like}, ["y"], ("like",), opset=21)
+    if kind == "bitshift":
+        dt = r.choice([np.uint8, np.uint32, np.uint64])
+        a = _arr(r, [r.randint(0, 3), r.randint(1, 3)], dt, 0, 9)
+        b = _arr(r, [r.choice([1, a.shape[1]])], dt, 0, 4)
+        return one_op(f"small{k}_bitshift", "BitShift", {"a": a, "b": b}, ["y"], ("b",),
+                      direction=r.choice(["LEFT", "RIGHT"]))
+    if kind == "mod":
+        dt = r.choice([np.float32, np.int32, np.int64, np.float64])
+        a = _arr(r, [r.randint(0, 3), 1, r.randint(1, 3)], dt, 1, 9)
+        b = _arr(r, [r.randint(1, 3), 1], dt, 1, 4)
+        return one_op(f"small{k}_mod", "Mod", {"a": a, "b": b}, ["y"], ("b",),
+                      fmod=1 if dt in (np.float32, np.float64) or r.random() < .5 else 0)
+    if kind == "where0":
+        shapes = [[r.choice([0, 1, 3]) for _ in range(r.randint(0, 3))] for _ in range(3)]
+        ins = {"x": _arr(r, shapes[1]), "c": _arr(r, shapes[0], np.bool_), "y": _arr(r, shapes[2])}
+        ins = {"x": ins["x"], "c": ins["c"], "y2": ins["y"]}
+        node = one_op(f"small{k}_where0", "Where", ins, ["z"], ("c", "y2"))
+        node.model.graph.node[0].input[:] = ["c", "x", "y2"]
+        return node
+    if kind == "expand0":
+        x = _arr(r, [r.choice([0, 1, 2]) for _ in range(r.randint(0, 3))])
+        shape = [r.choice([0, 1, 2]) for _ in range(r.randint(0, 4))]
+        return one_op(f"small{k}_expand0", "Expand", {"x": x, "s": np.array(shape, np.int64)}, ["y"], ("s",))
+    if kind == "random":
+        op = r.choice(["Bernoulli", "RandomNormalLike", "RandomUniformLike"])
+        x = _arr(r, [r.randint(0, 3), r.randint(1, 3)], r.choice([np.float32, np.float64]))
+        attrs = {"seed": 1.0}
+        if r.random() < .5:
+            attrs["dtype"] = r.choice([T.FLOAT, T.DOUBLE] + ([T.INT32, T.BOOL] if op == "Bernoulli" else []))
+        if op == "Bernoulli":
+            x = np.clip(x + .5, 0, 1).astype(x.dtype)
+        return one_op(f"small{k}_{op}", op, {"x": x}, ["y"], opset=r.choice([15, 21]), **attrs)
+    if kind == "trilu":
+        x = _arr(r, [r.randint(0, 2)] + [r.randint(0, 4), r.randint(0, 4)])
+        ins = {"x": x, "kk": np.array(r.randint(-4, 4), np.int64) if r.random() < .6 else None}
+        return one_op(f"small{k}_trilu", "Trilu", ins, ["y"], ("kk",), upper=r.randint(0, 1))
+    if kind == "loss":
+        op = r.choice(["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
+        n, c = r.randint(1, 3), r.randint(2, 4)
+        extra = [r.randint(1, 3) for _ in range(r.randint(0, 2))]
+        ins = {"x": _arr(r, [n, c] + extra), "t": np.asarray(_arr(r, [n] + extra, np.int64, 0, c)),
+               "w": _arr(r, [c]) + 1 if r.random() < .4 else None}
+        attrs = {"reduction": r.choice(["none", "mean", "sum"])}
+        if r.random() < .3:
+            attrs["ignore_index"] = 0
+        outs = ["y"] + (["lp"] if op == "SoftmaxCrossEntropyLoss" and r.random() < .5 else [])
+        c = one_op(f"small{k}_{op[:3]}_{attrs['reduction']}", op, ins, outs, ("w",), opset=r.choice([13, 21]),
+                   **attrs)
+        c.dynamic = False
+        return c
+    if kind == "hardmax":
+        x = _arr(r, [r.randint(0, 3) for _ in range(r.randint(1, 3))])
+        return one_op(f"small{k}_hardmax", "Hardmax", {"x": x}, ["y"], opset=r.choice([11, 13]),
+                      axis=r.randrange(-x.ndim, x.ndim))
+    if kind == "lpnorm":
+        x = _arr(r, [r.randint(1, 3) for _ in range(r.randint(1, 3))])
+        return one_op(f"small{k}_lpnorm", "LpNormalization", {"x": x}, ["y"], axis=r.randrange(-x.ndim, x.ndim),
+                      p=r.choice([1, 2]))
+    # DeformConv
+    g = r.randint(1, 2)
+    og = r.randint(1, 2)
+    cin = g * og * r.randint(1, 2)
+    ks = [r.randint(1, 3), r.randint(1, 3)]
+    sp = [r.randint(3, 6), r.randint(3, 6)]
+    st = [r.randint(1, 2), r.randint(1, 2)]
+    dil = [r.randint(1, 2), r.randint(1, 2)]
+    pads = [r.randint(0, 1) for _ in range(4)]
+    out = [(sp[i] + pads[i] + pads[i + 2] - (ks[i] - 1) * dil[i] - 1) // st[i] + 1 for i in range(2)]
+    ins = {"x": _arr(r, [1, cin] + sp), "w": _arr(r, [2 * g, cin // g] + ks),
+           "off": _arr(r, [1, og * 2 * ks[0] * ks[1]] + out)}
+    return one_op(f"small{k}_deform", "DeformConv", ins, ["y"], ("w",), opset=19, group=g, offset_group=og,
+                  strides=st, dilations=dil, pads=pads)
+
+
+FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
+    "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small}
+
+
+def all_cases(count: int = 40, seed: int = 79) -> list[Case]:
+    """``count`` cases of each family, drawn from ``seed``."""
+    out = []
+    for name, make in FAMILIES.items():
+        r = random.Random(f"{seed}-{name}")
+        out.extend(make(r, k) for k in range(count))
+    return out
+
+
+def run(cases: list[Case], show: int = 20, out=sys.stdout):
+    return driver.run(cases, sweep78.compare, show, out)
+
+
+def main(argv: list[str]) -> int:
+    show, words = driver.options(argv, ("--show", "--count"))
+    count = int(argv[argv.index("--count") + 1]) if "--count" in argv else 40
+    return driver.status(run(driver.chosen(all_cases(count), words), show), sweep78.FAILING)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
