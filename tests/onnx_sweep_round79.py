@@ -258,8 +258,28 @@ def small(r: random.Random, k: int) -> Case:
                   strides=st, dilations=dil, pads=pads)
 
 
+def empty_concat(r: random.Random, k: int) -> Case:
+    """A Concat of inputs of symbolic dimensions fixed at import (``dims``), some of them empty, whose other
+    dimensions may differ from the rest (onnxruntime, loading the model with them symbolic, runs it)."""
+    rank, n = r.randint(1, 3), r.randint(2, 4)
+    axis = r.randrange(-rank, rank)
+    base = [r.randint(1, 3) for _ in range(rank)]
+    ins, symbolic, dims = {}, {}, {}
+    for j in range(n):
+        shape = [d if r.random() < .6 else r.randint(1, 4) for d in base]
+        shape[axis] = r.randint(0, 3)
+        if r.random() < .5:
+            shape[r.randrange(rank)] = 0
+        names = [f"d{j}_{a}" if r.random() < .7 else None for a in range(rank)]
+        dims.update((nm, d) for nm, d in zip(names, shape) if nm)
+        ins[f"x{j}"], symbolic[f"x{j}"] = _arr(r, shape), names
+    case = one_op(f"ecat{k}_r{rank}_a{axis}", "Concat", ins, ["y"], symbolic=symbolic, dims=dims, axis=axis,
+                  opset=r.choice([11, 13, 18]))
+    return case
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
-    "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small}
+    "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small, "ecat": empty_concat}
 
 
 def all_cases(count: int = 40, seed: int = 79) -> list[Case]:

@@ -8,6 +8,8 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
 * an integer ReduceLogSumExp was never folded (onnx's evaluator refuses integers), so what it sized was refused,
   though onnxruntime runs it: in the integer type, the maximum plus the log of how many values equal it, which
   is not the float64 value truncated ([2, 2, 1, 1]: 2 + log 2 -> 2 there, 3.005 -> 3 in float64);
+* a Concat of an input made empty by ``--dim`` whose other dimensions differ from the rest was refused by ONNX's
+  inference, where onnxruntime (loading the model with those dimensions symbolic) skips an empty input and runs it.
 """
 
 from __future__ import annotations
@@ -73,3 +75,44 @@ def test_an_integer_reduce_log_sum_exp_whose_value_onnxruntimes_builds_make_apar
     with pytest.raises(GraphError) as info:
         import_onnx(model)
     assert "'ConstantOfShape_" in str(info.value) and "which the importer does not know" in str(info.value)
+
+
+# -- Concat of inputs made empty by --dim ----------------------------------------------------------------------------
+
+def _concat(shapes: list[list], axis: int):
+    names = [f"x{k}" for k in range(len(shapes))]
+    nodes = [helper.make_node("Concat", names, ["y"], axis=axis), helper.make_node("Relu", ["y"], ["z"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(v, T.FLOAT, s) for v, s in zip(names, shapes)],
+                          [helper.ValueInfoProto(name="z")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize(("shapes", "axis", "dims", "made"), [
+    ([["N", "K"], [2, 3]], 0, {"N": 0, "K": 7}, [2, 3]),           # (an empty input's other dimensions not held)
+    ([["N", "K"], ["M", 3]], 1, {"N": 2, "K": 0, "M": 2}, [2, 3]),
+    ([["N", "K"], [2, 5]], 1, {"N": 0, "K": 7}, [2, 12]),          # (its axis dimension still added: 7 + 5)
+    ([["N", "K"], ["M", "J"]], 0, {"N": 3, "K": 0, "M": 2, "J": 5}, [5, 5]),
+    ([["N", "K"], ["M", "J"]], 1, {"N": 0, "K": 7, "M": 0, "J": 5}, [0, 12]),   # (all empty: the first's)
+    ([[1, 0], ["A", "B"], ["C", 3]], 1, {"A": 0, "B": 4, "C": 1}, [1, 7]),      # (a fixed empty one too)
+])
+def test_a_concat_of_inputs_made_empty_by_dims_is_planned_as_onnxruntime_skips_them(shapes, axis, dims, made):
+    # (was refused: "ONNX shape inference failed: ... Can't merge shape info ... Inferred=3 Declared=7")
+    model = _concat(shapes, axis)
+    feeds = {f"x{k}": np.ones([dims[d] if isinstance(d, str) else d for d in s], np.float32)
+             for k, s in enumerate(shapes)}
+    real = ort_sizes(model, feeds, strict=True)
+    graph = import_onnx(model, dims=dims)
+    y = next(t for t in graph.tensors if t.id == "y")
+    assert list(y.attrs["shape"]) == made and y.size == real["y"] == _planned(model, dims)["z"] == 4 * int(
+        np.prod(made))
+
+
+def test_a_concat_whose_inputs_fix_one_dimension_at_two_sizes_stays_refused_as_onnxruntime_refuses_to_load_it():
+    from onnx_oracle import ort_refuses
+
+    model = _concat([["N", 7], [2, 3]], 0)   # (7 and 3 fixed by the model: onnxruntime's inference refuses at load)
+    assert ort_refuses(model)
+    with pytest.raises(GraphError) as info:
+        import_onnx(model, dims={"N": 0})
+    msg = str(info.value)
+    assert "'Concat_0'" in msg and "'x0'" in msg and "'x1'" in msg and "7 and 3" in msg, msg
