@@ -278,7 +278,143 @@ def empty_concat(r: random.Random, k: int) -> Case:
     return case
 
 
+def old_opsets(r: random.Random, k: int) -> Case:
+    """Ops at the opsets where an input was an attribute or a kernel was other (Split-2/11, Slice-1, TopK-1,
+    Pad-2/11, Clip-6, ReduceSum-11, Squeeze-1/Unsqueeze-1, Dropout with its mask, BatchNormalization-9/14 training
+    outputs, Upsample-7, Resize-10)."""
+    kind = r.choice(["split", "slice", "topk", "pad", "clip", "reduce", "squeeze", "dropout", "bn", "resize10",
+                     "flatten", "argmax", "gather", "tile", "cumsum"])
+    x = _arr(r, [r.randint(1, 4) for _ in range(r.randint(1, 4))])
+    rank = x.ndim
+    if kind == "split":
+        ax = r.randrange(-rank, rank)
+        d = x.shape[ax]
+        opset = r.choice([2, 11, 13, 18])
+        cuts = sorted(r.choices(range(d + 1), k=r.randint(0, 2)))
+        parts = [int(v) for v in np.diff([0] + cuts + [d])]
+        n = len(parts) if r.random() < .6 else r.randint(1, max(1, d))
+        attrs = {"axis": ax}
+        ins = {"x": x}
+        if r.random() < .6:
+            if opset < 13:
+                attrs["split"] = parts
+            else:
+                ins["sp"] = np.array(parts, np.int64)
+            n = len(parts)
+        elif opset >= 18:
+            attrs["num_outputs"] = n
+        outs = [f"y{j}" for j in range(n)]
+        return one_op(f"old{k}_split_o{opset}", "Split", ins, outs, ("sp",), opset=opset, **attrs)
+    if kind == "slice":
+        axes = r.sample(range(rank), r.randint(1, rank))
+        return one_op(f"old{k}_slice1", "Slice", {"x": x}, ["y"], opset=r.choice([1, 9]), axes=axes,
+                      starts=[r.choice([0, 1, -1, -100, 2**62]) for _ in axes],
+                      ends=[r.choice([0, 2, -1, 100, 2**62, -(2**62)]) for _ in axes])
+    if kind == "topk":
+        ax = r.randrange(-rank, rank) if r.random() < .7 else -1
+        return one_op(f"old{k}_topk1", "TopK", {"x": x}, ["v", "i"], opset=r.choice([1, 9]), axis=ax,
+                      k=r.randint(0, x.shape[ax]))
+    if kind == "pad":
+        opset = r.choice([2, 11])
+        pads = [r.randint(-1, 2) for _ in range(2 * rank)]
+        mode = r.choice(["constant", "reflect", "edge"])
+        if opset == 2:
+            return one_op(f"old{k}_pad2_{mode}", "Pad", {"x": x}, ["y"], opset=2, pads=pads, mode=mode, value=1.5)
+        return one_op(f"old{k}_pad11_{mode}", "Pad", {"x": x, "p": np.array(pads, np.int64)}, ["y"], ("p",),
+                      opset=11, mode=mode)
+    if kind == "clip":
+        return one_op(f"old{k}_clip6", "Clip", {"x": x}, ["y"], opset=6, min=-0.1, max=0.2)
+    if kind == "reduce":
+        op = r.choice(["ReduceSum", "ReduceMax", "ReduceMean", "ReduceL2", "ArgMax"])
+        attrs = {"keepdims": r.randint(0, 1)}
+        if op == "ArgMax":
+            attrs["axis"] = r.randrange(-rank, rank)
+        elif r.random() < .7:
+            attrs["axes"] = sorted(r.sample(range(rank), r.randint(1, rank)))
+        return one_op(f"old{k}_{op}_o11", op, {"x": x}, ["y"], opset=r.choice([1, 11]), **attrs)
+    if kind == "squeeze":
+        x = _arr(r, [r.choice([1, 1, 2]) for _ in range(r.randint(1, 4))])
+        ones = [a for a in range(x.ndim) if x.shape[a] == 1]
+        if r.random() < .5 and ones:
+            return one_op(f"old{k}_squeeze1", "Squeeze", {"x": x}, ["y"], opset=r.choice([1, 11]),
+                          **({"axes": r.sample(ones, r.randint(1, len(ones)))} if r.random() < .7 else {}))
+        axes = sorted(r.sample(range(x.ndim + 2), r.randint(1, 2)))
+        return one_op(f"old{k}_unsqueeze1", "Unsqueeze", {"x": x}, ["y"], opset=r.choice([1, 11]), axes=axes)
+    if kind == "dropout":
+        opset = r.choice([7, 10, 12, 13])
+        outs = ["y", "mask"] if r.random() < .6 else ["y"]
+        if opset >= 12:
+            ins = {"x": x, "ratio": np.array(0.3, np.float32) if r.random() < .5 else None,
+                   "train": np.array(False) if r.random() < .5 else None}
+            return one_op(f"old{k}_dropout{opset}", "Dropout", ins, outs, ("ratio", "train"), opset=opset)
+        return one_op(f"old{k}_dropout{opset}", "Dropout", {"x": x}, outs, opset=opset, ratio=0.3)
+    if kind == "bn":
+        c = r.randint(1, 3)
+        x = _arr(r, [r.randint(1, 2), c] + [r.randint(1, 3) for _ in range(r.randint(0, 2))])
+        opset = r.choice([9, 14, 15])
+        ins = {"x": x, "s": _arr(r, [c]), "b": _arr(r, [c]), "m": _arr(r, [c]), "v": np.abs(_arr(r, [c])) + 1}
+        training = r.random() < .4 and opset >= 14
+        outs = ["y", "rm", "rv"] if training else ["y"]
+        attrs = {"training_mode": 1} if training else {}
+        return one_op(f"old{k}_bn{opset}{'_train' if training else ''}", "BatchNormalization", ins, outs,
+                      ("s", "b", "m", "v"), opset=opset, **attrs)
+    if kind == "resize10":
+        x = _arr(r, [1, 1, r.randint(1, 5), r.randint(1, 5)])
+        sc = np.array([1, 1, r.choice([0.5, 1.5, 2.0, 0.7]), r.choice([0.6, 1.0, 2.5])], np.float32)
+        return one_op(f"old{k}_resize10", "Resize", {"x": x, "sc": sc}, ["y"], ("sc",), opset=10,
+                      mode=r.choice(["nearest", "linear"]))
+    if kind == "flatten":
+        return one_op(f"old{k}_flatten", "Flatten", {"x": x}, ["y"], opset=r.choice([1, 9, 11, 13]),
+                      axis=r.randint(0, rank) if r.random() < .5 else r.randint(-rank, rank))
+    if kind == "argmax":
+        return one_op(f"old{k}_argmax12", "ArgMin", {"x": x}, ["y"], opset=12, axis=r.randrange(-rank, rank),
+                      keepdims=r.randint(0, 1), select_last_index=r.randint(0, 1))
+    if kind == "gather":
+        ax = r.randrange(-rank, rank)
+        cols = r.randint(0, 3)
+        rows = r.randint(1, 2)
+        idx = np.array([r.randrange(-x.shape[ax], x.shape[ax]) for _ in range(rows * cols)],
+                       np.int64).reshape(rows, cols)
+        return one_op(f"old{k}_gather", "Gather", {"x": x, "i": idx}, ["y"], ("i",), opset=r.choice([1, 11]),
+                      axis=ax)
+    if kind == "tile":
+        reps = np.array([r.randint(0, 3) for _ in range(rank)], np.int64)
+        return one_op(f"old{k}_tile6", "Tile", {"x": x, "r": reps}, ["y"], ("r",), opset=6)
+    return one_op(f"old{k}_cumsum", "CumSum", {"x": x, "a": np.array(r.randrange(-rank, rank), np.int32)}, ["y"],
+                  ("a",), opset=11, exclusive=r.randint(0, 1), reverse=r.randint(0, 1))
+
+
+def quantized(r: random.Random, k: int) -> Case:
+    """QLinearMatMul, MatMulInteger and ConvInteger over broadcast batch dimensions and zero points."""
+    kind = r.choice(["qmm", "mmi", "convi"])
+    dt = r.choice([np.uint8, np.int8])
+    if kind in ("qmm", "mmi"):
+        m, kk, n = r.randint(1, 3), r.randint(1, 4), r.randint(1, 3)
+        ba = [r.randint(1, 3) for _ in range(r.randint(0, 2))]
+        bb = [r.choice([1, d]) for d in ba][len(ba) - r.randint(0, len(ba)):]
+        a = _arr(r, ba + [m, kk] if r.random() < .9 else [kk], dt, 0, 5)
+        b = _arr(r, bb + [kk, n] if r.random() < .9 else [kk], dt, 0, 5)
+        if kind == "mmi":
+            ins = {"a": a, "b": b, "az": np.array(1, dt) if r.random() < .5 else None,
+                   "bz": np.array(2, dt) if r.random() < .5 else None}
+            return one_op(f"q{k}_mmi", "MatMulInteger", ins, ["y"], ("b", "az", "bz"), opset=10)
+        ins = {"a": a, "as": np.array(0.1, np.float32), "az": np.array(1, dt), "b": b, "bs": np.array(0.2, np.float32),
+               "bz": np.array(0, dt), "ys": np.array(0.3, np.float32), "yz": np.array(3, dt)}
+        return one_op(f"q{k}_qmm", "QLinearMatMul", ins, ["y"], tuple(ins)[1:], opset=r.choice([10, 21]))
+    g = r.randint(1, 2)
+    cin, cout = g * r.randint(1, 2), g * r.randint(1, 2)
+    ks = [r.randint(1, 3), r.randint(1, 3)]
+    x = _arr(r, [1, cin, r.randint(3, 6), r.randint(3, 6)], np.uint8, 0, 5)
+    w = _arr(r, [cout, cin // g] + ks, np.uint8, 0, 5)
+    attrs = {"group": g, "strides": [r.randint(1, 2), r.randint(1, 2)], "dilations": [r.randint(1, 2), 1]}
+    if r.random() < .5:
+        attrs["pads"] = [r.randint(0, 1) for _ in range(4)]
+    ins = {"x": x, "w": w, "xz": np.array(1, np.uint8) if r.random() < .5 else None}
+    return one_op(f"q{k}_convi", "ConvInteger", ins, ["y"], ("w", "xz"), opset=10, **attrs)
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
+    "old": old_opsets, "quant": quantized,
     "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small, "ecat": empty_concat}
 
 

@@ -9,7 +9,11 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
   though onnxruntime runs it: in the integer type, the maximum plus the log of how many values equal it, which
   is not the float64 value truncated ([2, 2, 1, 1]: 2 + log 2 -> 2 there, 3.005 -> 3 in float64);
 * a Concat of an input made empty by ``--dim`` whose other dimensions differ from the rest was refused by ONNX's
-  inference, where onnxruntime (loading the model with those dimensions symbolic) skips an empty input and runs it.
+  inference, where onnxruntime (loading the model with those dimensions symbolic) skips an empty input and runs it;
+* a ConvInteger or QLinearConv whose shapes onnxruntime's kernel refuses (its weight's channels, a ``kernel_shape``
+  not the weight's, a dilated ``SAME_*`` pad, an input smaller than the dilated kernel, a bias of other channels) was
+  planned at the size ONNX's inference gives, where a Conv of the same shapes is refused (round 73): the sweep's
+  ConvInteger family found it.
 """
 
 from __future__ import annotations
@@ -116,3 +120,50 @@ def test_a_concat_whose_inputs_fix_one_dimension_at_two_sizes_stays_refused_as_o
         import_onnx(model, dims={"N": 0})
     msg = str(info.value)
     assert "'Concat_0'" in msg and "'x0'" in msg and "'x1'" in msg and "7 and 3" in msg, msg
+
+
+# -- ConvInteger and QLinearConv of shapes onnxruntime's kernel refuses ------------------------------------------------
+
+def _quantized_conv(op: str, x: list[int], w: list[int], bias: list[int] | None = None, **attrs):
+    import onnx_sweep_round78 as sweep
+
+    f32, u8 = (lambda v: np.array(v, np.float32)), (lambda shape: np.ones(shape, np.uint8))
+    if op == "ConvInteger":
+        ins = {"x": u8(x), "w": u8(w)}
+    else:
+        ins = {"x": u8(x), "xs": f32(0.1), "xz": np.array(1, np.uint8), "w": u8(w), "ws": f32(0.2),
+               "wz": np.array(0, np.uint8), "ys": f32(0.3), "yz": np.array(2, np.uint8),
+               "b": None if bias is None else np.ones(bias, np.int32)}
+    return sweep.one_op("c", op, ins, ["y"], tuple(k for k in ins if k != "x"), opset=10, **attrs)
+
+
+@pytest.mark.parametrize("op", ["ConvInteger", "QLinearConv"])
+@pytest.mark.parametrize(("x", "w", "attrs", "words"), [
+    ([1, 3, 4, 4], [1, 2, 3, 3], {}, "has 3 channels, not its weight 'w''s 2 per group"),
+    ([1, 1, 4, 4], [1, 1, 3, 3], {"kernel_shape": [2, 2]}, "its kernel_shape [2, 2] is not its weight's [3, 3]"),
+    ([1, 1, 5, 5], [1, 1, 3, 3], {"dilations": [2, 2], "auto_pad": "SAME_UPPER"}, "with dilations [2, 2]"),
+    ([1, 2, 4, 4], [3, 1, 3, 3], {"group": 2}, "has 3 output channels, not divisible by group 2"),
+    ([1, 1, 3, 4], [1, 1, 3, 3], {"dilations": [2, 1]}, "smaller than its kernel's 5 (dilated)"),
+])
+def test_a_quantized_conv_of_shapes_onnxruntime_refuses_is_refused_naming_the_node(op, x, w, attrs, words):
+    # (planned before: ConvInteger of 3 channels by a weight of 2 at [1, 1, 2, 2], which onnxruntime never writes)
+    from onnx_oracle import ort_refuses
+
+    case = _quantized_conv(op, x, w, **attrs)
+    assert ort_refuses(case.model, case.feeds)
+    with pytest.raises(GraphError) as info:
+        import_onnx(case.model)
+    msg = str(info.value)
+    assert f"'{op}_0' ({op})" in msg and words in msg and "onnxruntime refuses to run it" in msg, msg
+
+
+def test_a_qlinear_conv_whose_bias_is_not_its_output_channels_is_refused_and_a_right_one_planned():
+    from onnx_oracle import ort_refuses
+
+    bad = _quantized_conv("QLinearConv", [1, 1, 4, 4], [2, 1, 3, 3], bias=[3])
+    assert ort_refuses(bad.model, bad.feeds)
+    with pytest.raises(GraphError) as info:
+        import_onnx(bad.model)
+    assert "its bias 'b' ([3]) is not 1-D of its 2 output channels" in str(info.value), str(info.value)
+    good = _quantized_conv("QLinearConv", [1, 2, 5, 4], [4, 1, 3, 2], bias=[4], group=2, dilations=[2, 1])
+    assert _planned(good.model)["y"] == ort_sizes(good.model, good.feeds, strict=True)["y"] == 4 * 1 * 3   # (uint8: [1, 4, 1, 3])
