@@ -22,8 +22,10 @@ import numpy as np
 import onnx_sweep_driver as driver
 import onnx_sweep_round78 as sweep78
 from onnx import TensorProto as T
+from onnx import helper, numpy_helper
 
 Case, one_op, _arr = sweep78.Case, sweep78.one_op, sweep78._arr
+V, U = sweep78.V, sweep78.U
 
 
 def rnn(r: random.Random, k: int) -> Case:
@@ -112,7 +114,7 @@ def data_dependent(r: random.Random, k: int) -> Case:
     else:
         x = _arr(r, [r.randint(0, 4) for _ in range(r.randint(0, 3))], r.choice([np.float32, np.int64, np.bool_]))
         case = one_op(f"dd{k}_nonzero", "NonZero", {"x": x}, ["y"])
-    case.dynamic = True
+    case.dynamic = case.dynamic or kind != "topk"   # (a TopK of a constant k is sized at import)
     return case
 
 
@@ -413,7 +415,90 @@ def quantized(r: random.Random, k: int) -> Case:
     return one_op(f"q{k}_convi", "ConvInteger", ins, ["y"], ("w", "xz"), opset=10, **attrs)
 
 
+def _body(nodes: list, ins: list, outs: list, name: str = "body"):
+    return helper.make_graph(nodes, name, ins, outs)
+
+
+def flow(r: random.Random, k: int) -> Case:
+    """If, Loop and Scan whose bodies read values of the outer scope (nested one level at times), with constant trip
+    counts and conditions (sized at import) or fed ones (a refusal is then right where the sizes follow them)."""
+    kind = r.choice(["if", "loop", "scan"])
+    shape = [r.randint(1, 3), r.randint(1, 3)]
+    x = _arr(r, shape)
+    nodes = [helper.make_node("Relu", ["x"], ["o"])]
+    inits, inputs, feeds, dynamic = [], [V("x", T.FLOAT, shape)], {"x": x}, False
+    opset = r.choice([13, 16, 18, 21])
+    if kind == "if":
+        if r.random() < .6:
+            inits.append(numpy_helper.from_array(np.array(r.random() < .5), "c"))
+        else:
+            inputs.append(V("c", T.BOOL, []))
+            feeds["c"] = np.array(r.random() < .5)
+            dynamic = True
+        then_ops = r.choice([["Relu"], ["Transpose"], ["Flatten"], ["Neg", "Relu"]])
+        else_ops = r.choice([["Sigmoid"], ["Transpose"], ["Identity"]])
+
+        def branch(ops: list[str], tag: str):
+            v, ns = "o", []
+            for j, op in enumerate(ops):
+                ns.append(helper.make_node(op, [v], [f"{tag}{j}"]))
+                v = f"{tag}{j}"
+            return _body(ns, [], [U(name=v)], tag)
+        nodes.append(helper.make_node("If", ["c"], ["y"], then_branch=branch(then_ops, "t"),
+                                      else_branch=branch(else_ops, "e")))
+        out = "y"
+    elif kind == "loop":
+        trip = r.randint(0, 3)
+        inits += [numpy_helper.from_array(np.array(trip, np.int64), "M"), numpy_helper.from_array(np.array(True), "t")]
+        if r.random() < .3:
+            inputs.append(V("Mf", T.INT64, []))
+            feeds["Mf"] = np.array(trip, np.int64)
+            m, dynamic = "Mf", True
+        else:
+            m = "M"
+        grow = r.random() < .4
+        body_nodes = [helper.make_node("Identity", ["cin"], ["cout"])]
+        if grow:   # (a carried value growing by the outer value each iteration: onnxruntime sizes each anew)
+            body_nodes.append(helper.make_node("Concat", ["v", "o"], ["vo"], axis=0))
+        else:
+            body_nodes.append(helper.make_node("Add", ["v", "o"], ["vo"]))
+        body_nodes.append(helper.make_node(r.choice(["Mul", "Sub"]), ["v", "o"], ["sc"]) if not grow else
+                          helper.make_node("ReduceSum", ["o"], ["sc"], keepdims=0))
+        if r.random() < .3:   # (a nested If on the iteration number)
+            inner_c = helper.make_node("Less", ["i", "two"], ["ic"])
+            two = helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.array(2, np.int64)))
+            nodes_t = _body([helper.make_node("Neg", ["sc"], ["ti"])], [], [U(name="ti")], "it")
+            nodes_e = _body([helper.make_node("Abs", ["sc"], ["ei"])], [], [U(name="ei")], "ie")
+            body_nodes += [two, inner_c, helper.make_node("If", ["ic"], ["sc2"], then_branch=nodes_t,
+                                                          else_branch=nodes_e)]
+            scan_out = "sc2"
+        else:
+            scan_out = "sc"
+        body = _body(body_nodes, [V("i", T.INT64, []), V("cin", T.BOOL, []), U(name="v")],
+                     [U(name="cout"), U(name="vo"), U(name=scan_out)])
+        nodes.append(helper.make_node("Loop", [m, "t", "x"], ["y", "ys"], body=body))
+        out = "ys" if r.random() < .5 else "y"
+        dynamic = dynamic or grow
+    else:
+        axis = r.randint(0, 1)
+        oaxis = r.randint(0, 1)
+        body = _body([helper.make_node("Add", ["s", "xi"], ["s2"]), helper.make_node("Mul", ["xi", "w"], ["yi"])],
+                     [U(name="s"), U(name="xi")], [U(name="s2"), U(name="yi")])
+        other = shape[1 - axis]
+        inits.append(numpy_helper.from_array(np.zeros([other], np.float32), "s0"))
+        nodes.append(helper.make_node("Relu", ["s0"], ["w"]))
+        nodes.append(helper.make_node("Scan", ["s0", "o"], ["sf", "y"], body=body, num_scan_inputs=1,
+                                      scan_input_axes=[axis], scan_output_axes=[oaxis],
+                                      scan_input_directions=[r.randint(0, 1)],
+                                      scan_output_directions=[r.randint(0, 1)]))
+        out = r.choice(["sf", "y"])
+    g = helper.make_graph(nodes, "g", inputs, [U(name=out)], initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return Case(f"flow{k}_{kind}_o{opset}", model, feeds, dynamic=dynamic)
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
+    "flow": flow,
     "old": old_opsets, "quant": quantized,
     "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small, "ecat": empty_concat}
 
@@ -427,8 +512,22 @@ def all_cases(count: int = 40, seed: int = 79) -> list[Case]:
     return out
 
 
+#: refusals of what onnxruntime runs that are right, past round 78's (``onnx_sweep_round78.KNOWN_REFUSALS``): a Loop
+#: that runs no iteration whose body declares no scan output shape (onnxruntime's shape then follows its optimization
+#: level: [0, 2, 3] or [0], round 78)
+KNOWN_REFUSALS = ("it runs no iteration",)
+
+
+def compare(case: Case) -> tuple[str, list[str]]:
+    """``onnx_sweep_round78.compare``, a refusal of ``KNOWN_REFUSALS`` counted as ``known refusal``."""
+    kind, lines = sweep78.compare(case)
+    if kind == "over-refusal" and any(w in line for line in lines for w in KNOWN_REFUSALS):
+        return "known refusal", lines
+    return kind, lines
+
+
 def run(cases: list[Case], show: int = 20, out=sys.stdout):
-    return driver.run(cases, sweep78.compare, show, out)
+    return driver.run(cases, compare, show, out)
 
 
 def main(argv: list[str]) -> int:

@@ -167,3 +167,14 @@ def test_a_qlinear_conv_whose_bias_is_not_its_output_channels_is_refused_and_a_r
     assert "its bias 'b' ([3]) is not 1-D of its 2 output channels" in str(info.value), str(info.value)
     good = _quantized_conv("QLinearConv", [1, 2, 5, 4], [4, 1, 3, 2], bias=[4], group=2, dilations=[2, 1])
     assert _planned(good.model)["y"] == ort_sizes(good.model, good.feeds, strict=True)["y"] == 4 * 1 * 3   # (uint8: [1, 4, 1, 3])
+
+
+# -- the sweep ----------------------------------------------------------------------------------------------------------
+
+def test_the_round_79_sweep_agrees_with_onnxruntime():
+    import onnx_sweep_round78 as sweep78
+    import onnx_sweep_round79 as sweep79
+
+    counts = sweep79.run(sweep79.all_cases(count=20), show=5)
+    assert not any(counts[k] for k in sweep78.FAILING), counts
+    assert counts["agree"] > 110 and counts["data-dependent refusal"] >= 10, counts
