@@ -497,7 +497,97 @@ def flow(r: random.Random, k: int) -> Case:
     return Case(f"flow{k}_{kind}_o{opset}", model, feeds, dynamic=dynamic)
 
 
+def recent(r: random.Random, k: int) -> Case:
+    """The ops of opsets 20-24: Attention (3-D and 4-D, a past cache, masks, grouped heads, the QK output),
+    RotaryEmbedding, RMSNormalization, TensorScatter, Swish, CumProd, BitCast, Det, TfIdfVectorizer."""
+    kind = r.choice(["attention", "attention", "rotary", "rms", "scatter", "swish", "cumprod", "bitcast", "det",
+                     "tfidf"])
+    if kind == "attention":
+        b, hkv = r.randint(1, 2), r.randint(1, 2)
+        hq = hkv * r.randint(1, 2)
+        sq, skv, p, d, dv = r.randint(1, 3), r.randint(1, 3), r.randint(0, 3), r.choice([2, 4]), r.choice([2, 4])
+        four = r.random() < .5
+        if four:
+            ins = {"q": _arr(r, [b, hq, sq, d]), "k": _arr(r, [b, hkv, skv, d]), "v": _arr(r, [b, hkv, skv, dv])}
+            attrs = {}
+        else:
+            ins = {"q": _arr(r, [b, sq, hq * d]), "k": _arr(r, [b, skv, hkv * d]), "v": _arr(r, [b, skv, hkv * dv])}
+            attrs = {"q_num_heads": hq, "kv_num_heads": hkv}
+        total = p + skv if r.random() < .5 else skv
+        past = total > skv
+        mask = r.choice([None, [sq, total], [1, 1, sq, total], [b, 1, sq, total], [hq, sq, total]])
+        ins["mask"] = (_arr(r, mask, np.bool_) if r.random() < .5 else _arr(r, mask)) if mask else None
+        ins["pk"] = _arr(r, [b, hkv, p, d]) if past else None
+        ins["pv"] = _arr(r, [b, hkv, p, dv]) if past else None
+        if r.random() < .3:
+            attrs["is_causal"] = 1
+        if r.random() < .3:
+            attrs["qk_matmul_output_mode"] = r.randint(0, 3)
+        if r.random() < .3:
+            attrs["softcap"] = 2.0
+        outs = ["y"] + (["pk_out", "pv_out"] if past or r.random() < .5 else [])
+        if r.random() < .4:
+            outs = (outs + ["", ""])[:3] + ["qk"]
+        c = one_op(f"rec{k}_attn{4 if four else 3}d", "Attention", ins, outs, ("mask",), opset=r.choice([23, 24]),
+                   **attrs)
+        c.dynamic = False
+        return c
+    if kind == "rotary":
+        b, s_, h, d = r.randint(1, 2), r.randint(1, 3), r.randint(1, 2), r.choice([4, 8])
+        rot = r.choice([0, d // 2]) if r.random() < .5 else 0
+        half = (rot or d) // 2
+        four = r.random() < .5
+        x = _arr(r, [b, h, s_, d] if four else [b, s_, h * d])
+        pos = r.random() < .6
+        ins = {"x": x, "cos": _arr(r, [64, half] if pos else [b, s_, half]),
+               "sin": _arr(r, [64, half] if pos else [b, s_, half]),
+               "pos": np.array([[r.randint(0, 63) for _ in range(s_)] for _ in range(b)], np.int64) if pos else None}
+        attrs = {"interleaved": r.randint(0, 1)}
+        if rot:
+            attrs["rotary_embedding_dim"] = rot
+        if not four:
+            attrs["num_heads"] = h
+        c = one_op(f"rec{k}_rotary", "RotaryEmbedding", ins, ["y"], ("cos", "sin", "pos"), opset=23, **attrs)
+        return c
+    if kind == "rms":
+        x = _arr(r, [r.randint(1, 3) for _ in range(r.randint(1, 3))])
+        ax = r.randrange(-x.ndim, x.ndim)
+        scale = _arr(r, list(x.shape[ax % x.ndim:]))
+        return one_op(f"rec{k}_rms", "RMSNormalization", {"x": x, "s": scale}, ["y"], ("s",), opset=23, axis=ax)
+    if kind == "scatter":
+        b, s_, d, maxs = r.randint(1, 2), r.randint(1, 2), r.randint(1, 3), r.randint(3, 5)
+        ax = r.choice([1, -2])
+        cache = _arr(r, [b, maxs, d])
+        upd = _arr(r, [b, s_, d])
+        ins = {"c": cache, "u": upd, "wi": np.array([r.randint(0, maxs - s_) for _ in range(b)], np.int64)
+               if r.random() < .6 else None}
+        return one_op(f"rec{k}_tscatter", "TensorScatter", ins, ["y"], ("wi",), opset=24, axis=ax,
+                      mode=r.choice(["linear", "circular"]))
+    if kind == "swish":
+        return one_op(f"rec{k}_swish", "Swish", {"x": _arr(r, [r.randint(0, 3), 2])}, ["y"], opset=24, alpha=1.5)
+    if kind == "cumprod":
+        x = _arr(r, [r.randint(1, 3), r.randint(1, 3)], r.choice([np.float32, np.int64]))
+        return one_op(f"rec{k}_cumprod", "CumProd", {"x": x, "a": np.array(r.randint(-2, 1), np.int64)}, ["y"],
+                      ("a",), opset=26, exclusive=r.randint(0, 1), reverse=r.randint(0, 1))
+    if kind == "bitcast":
+        x = _arr(r, [r.randint(1, 3), 4], r.choice([np.float32, np.int32, np.int64, np.uint8]))
+        to = r.choice([T.FLOAT, T.INT32, T.UINT8, T.INT64, T.FLOAT16, T.INT16])
+        return one_op(f"rec{k}_bitcast", "BitCast", {"x": x}, ["y"], opset=26, to=to)
+    if kind == "det":
+        n = r.randint(1, 3)
+        x = _arr(r, [r.randint(0, 2) for _ in range(r.randint(0, 2))] + [n, n])
+        return one_op(f"rec{k}_det", "Det", {"x": x}, ["y"], opset=r.choice([11, 22]))
+    x = _arr(r, [r.randint(1, 2), r.randint(1, 6)] if r.random() < .6 else [r.randint(1, 6)], np.int64, 0, 4)
+    attrs = {"mode": r.choice(["TF", "IDF", "TFIDF"]), "min_gram_length": 1, "max_gram_length": r.randint(1, 2),
+             "max_skip_count": r.randint(0, 1), "ngram_counts": [0, 3], "ngram_indexes": [0, 1, 2, 3, 4],
+             "pool_int64s": [0, 1, 2, 0, 1, 1, 2]}
+    if attrs["max_gram_length"] == 1:
+        attrs["ngram_counts"], attrs["ngram_indexes"], attrs["pool_int64s"] = [0], [0, 1, 2], [0, 1, 2]
+    return one_op(f"rec{k}_tfidf", "TfIdfVectorizer", {"x": x}, ["y"], opset=9, **attrs)
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
+    "recent": recent,
     "flow": flow,
     "old": old_opsets, "quant": quantized,
     "rnn": rnn, "conv": conv, "dd": data_dependent, "small": small, "ecat": empty_concat}

@@ -13,7 +13,10 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
 * a ConvInteger or QLinearConv whose shapes onnxruntime's kernel refuses (its weight's channels, a ``kernel_shape``
   not the weight's, a dilated ``SAME_*`` pad, an input smaller than the dilated kernel, a bias of other channels) was
   planned at the size ONNX's inference gives, where a Conv of the same shapes is refused (round 73): the sweep's
-  ConvInteger family found it.
+  ConvInteger family found it;
+* an integer Pow was folded by onnx's evaluator, exactly, where onnxruntime computes ``std::pow`` in float64 and
+  truncates: ``Pow(3, 39)`` is 4052555153018976267 there and 4052555153018976256 in onnxruntime (a size computed from
+  it planned apart), and ``Pow(2, -1)`` (0 in onnxruntime) was refused.
 """
 
 from __future__ import annotations
@@ -167,6 +170,44 @@ def test_a_qlinear_conv_whose_bias_is_not_its_output_channels_is_refused_and_a_r
     assert "its bias 'b' ([3]) is not 1-D of its 2 output channels" in str(info.value), str(info.value)
     good = _quantized_conv("QLinearConv", [1, 2, 5, 4], [4, 1, 3, 2], bias=[4], group=2, dilations=[2, 1])
     assert _planned(good.model)["y"] == ort_sizes(good.model, good.feeds, strict=True)["y"] == 4 * 1 * 3   # (uint8: [1, 4, 1, 3])
+
+
+# -- integer Pow ---------------------------------------------------------------------------------------------------------
+
+def _rows_of_pow(base: np.ndarray, power: np.ndarray, minus: int):
+    """``ConstantOfShape(Clip(Abs(Pow(base, power) - minus), 0, 6))``: a size that follows an integer Pow."""
+    nodes = [helper.make_node("Pow", ["a", "b"], ["p"]), helper.make_node("Sub", ["p", "m"], ["d"]),
+             helper.make_node("Abs", ["d"], ["ad"]), helper.make_node("Clip", ["ad", "lo", "hi"], ["c"]),
+             helper.make_node("ConstantOfShape", ["c"], ["y"])]
+    inits = [numpy_helper.from_array(base, "a"), numpy_helper.from_array(power, "b"),
+             numpy_helper.from_array(np.array([minus], base.dtype), "m"),
+             numpy_helper.from_array(np.array(0, base.dtype), "lo"), numpy_helper.from_array(np.array(6, base.dtype), "hi")]
+    if base.dtype != np.int64:
+        nodes.insert(4, helper.make_node("Cast", ["c"], ["c64"], to=T.INT64))
+        nodes[-1].input[0] = "c64"
+    g = helper.make_graph(nodes, "g", [], [helper.ValueInfoProto(name="y")], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_an_integer_pow_past_2_53_is_refused_not_folded_exactly():
+    # (3 ** 39 = 4052555153018976267, onnxruntime's float64 pow 4052555153018976256: |... - ...264| is 8 there, 6 rows
+    # written, where the exact value gave 3: 12 bytes planned for 24)
+    model = _rows_of_pow(np.array([3], np.int64), np.array([39], np.int64), 4052555153018976264)
+    assert ort_sizes(model, {}, strict=True)["y"] == 24
+    with pytest.raises(GraphError) as info:
+        import_onnx(model)
+    assert "'ConstantOfShape_" in str(info.value) and "which the importer does not know" in str(info.value)
+
+
+@pytest.mark.parametrize(("base", "power", "minus"), [
+    (np.array([2, 1], np.int64), np.array([-1, -2], np.int64), 0),   # (truncated: 0 and 1; was refused)
+    (np.array([2], np.int32), np.array([-1], np.int32), 0),
+    (np.array([-2, 3], np.int64), np.array([3], np.int64), -11),      # (whole powers below 2**53: exact)
+    (np.array([10], np.int64), np.array([0.5], np.float32), 0),       # (a float power: 3.16, truncated to 3)
+])
+def test_an_integer_pow_is_folded_as_onnxruntime_computes_it(base, power, minus):
+    model = _rows_of_pow(base, power, minus)
+    assert _planned(model)["y"] == ort_sizes(model, {}, strict=True)["y"]
 
 
 # -- the sweep ----------------------------------------------------------------------------------------------------------

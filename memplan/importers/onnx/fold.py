@@ -1007,6 +1007,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
+        elif n.op_type == "Pow" and n.domain in ("", "ai.onnx") and len(n.input) == 2 and \
+                getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
+            if all(v in values for v in n.input):   # (not onnx's evaluator: it raises integers exactly)
+                result, branch = _ort_integer_pow(values[n.input[0]], values[n.input[1]]), "pow"
         elif n.op_type in _LOG_REDUCTIONS and n.domain in ("", "ai.onnx") and n.input and \
                 getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: it takes no integers)
@@ -1741,6 +1745,33 @@ def _whole_sum(n, ins: list, result: list) -> bool:
     else:
         bound = float(sum(np.sum(m) for m in mags))
     return bound <= 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+
+
+def _ort_integer_pow(base, power) -> list | None:
+    """An integer Pow of ``base`` to ``power`` as onnxruntime's CPU kernel makes it: ``std::pow`` in float64, then
+    truncated to the base's type; None (unknown) where that is not sure: a value past 2**53 (float64 rounds it), not
+    finite (0 to a negative power) or outside the type's range (a C++ cast leaves it undefined), or a float power
+    whose value lies near a whole number (``_near_whole``: the C library's pow rounds apart from numpy's).
+
+    Why: onnx's evaluator raises integers exactly, so ``Pow(int64 3, 39)`` folded to 4052555153018976267 where
+    onnxruntime makes 4052555153018976256 (a size computed from the difference: 3 floats planned, 6 written), and
+    refuses a negative integer power (``Pow(2, -1)``, 0 in onnxruntime: the value it sized was refused)."""
+    import numpy as np
+
+    if not isinstance(base, np.ndarray) or not isinstance(power, np.ndarray) or power.dtype.kind not in "iuf":
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            made = np.power(base.astype(np.float64), power.astype(np.float64))
+    except ValueError:   # (shapes that do not broadcast: onnx's inference refuses them)
+        return None
+    info = np.iinfo(base.dtype)
+    if not np.all(np.isfinite(made)) or np.any(np.abs(made) > 2.0**53) or np.any(made < float(info.min)) \
+            or np.any(made >= float(info.max) + 1.0):
+        return None
+    if power.dtype.kind == "f" and not np.all(power == np.round(power)) and _near_whole(made, "Cast"):
+        return None
+    return [np.trunc(made).astype(base.dtype)]
 
 
 def _whole_pow(ins: list, result: list) -> bool:
