@@ -10,6 +10,8 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
   is not the float64 value truncated ([2, 2, 1, 1]: 2 + log 2 -> 2 there, 3.005 -> 3 in float64);
 * a Concat of an input made empty by ``--dim`` whose other dimensions differ from the rest was refused by ONNX's
   inference, where onnxruntime (loading the model with those dimensions symbolic) skips an empty input and runs it;
+  likewise a Concat-4 (opsets 4-10) of a negative axis, which the importer sizes itself, held an empty input to the
+  rest and left the output unsized;
 * a ConvInteger or QLinearConv whose shapes onnxruntime's kernel refuses (its weight's channels, a ``kernel_shape``
   not the weight's, a dilated ``SAME_*`` pad, an input smaller than the dilated kernel, a bias of other channels) was
   planned at the size ONNX's inference gives, where a Conv of the same shapes is refused (round 73): the sweep's
@@ -123,6 +125,17 @@ def test_a_concat_whose_inputs_fix_one_dimension_at_two_sizes_stays_refused_as_o
         import_onnx(model, dims={"N": 0})
     msg = str(info.value)
     assert "'Concat_0'" in msg and "'x0'" in msg and "'x1'" in msg and "7 and 3" in msg, msg
+
+
+@pytest.mark.parametrize(("shapes", "axis", "made"), [
+    ([[2, 0], [3, 4]], -1, [3, 4]), ([[2, 0], [3, 4]], -2, [5, 4]), ([[0, 5], [0, 4]], -2, [0, 5])])
+def test_a_concat_4_of_a_negative_axis_skips_an_empty_input_as_onnxruntime_does(shapes, axis, made):
+    # (was refused: "value 'y' has no shape: shape inference could not find its rank")
+    model = _concat(shapes, axis)
+    model.opset_import[0].version = 9
+    real = ort_sizes(model, {f"x{k}": np.ones(s, np.float32) for k, s in enumerate(shapes)}, strict=True)
+    y = next(t for t in import_onnx(model).tensors if t.id == "y")
+    assert list(y.attrs["shape"]) == made and y.size == real["y"] == 4 * int(np.prod(made))
 
 
 # -- ConvInteger and QLinearConv of shapes onnxruntime's kernel refuses ------------------------------------------------

@@ -1187,7 +1187,7 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
             return {out: held[at]}
     if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
         attrs = {a.name: a.i for a in n.attribute}
-        shape = _ort_sequence_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
+        shape = _ort_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
         if shape is not None:
             return {out: (shape, held[0][1])}
         _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
@@ -1249,8 +1249,9 @@ def _reshape1_shape(n, out: str, dims: tuple[int, ...], elem: int) -> dict:
     return {out: (tuple(shape), elem)} if math.prod(shape) == total else {}
 
 
-def _ort_sequence_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> tuple[int, ...] | None:
-    """The shape onnxruntime's ConcatFromSequence makes of tensors of ``shapes`` (None where it refuses them).
+def _ort_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int = 0) -> tuple[int, ...] | None:
+    """The shape onnxruntime's Concat or ConcatFromSequence (one kernel base) makes of tensors of ``shapes`` (None
+    where it refuses them).
 
     onnxruntime holds every tensor holding elements to the first such one (the first tensor where none holds any):
     alike off ``axis``, or alike whole with ``new_axis`` (stacked); an empty tensor is skipped, whatever its other
@@ -1293,15 +1294,12 @@ def _concat_shape(n, out: str, shapes: list[tuple[int, ...]], elem: int) -> dict
     onnxruntime runs every version of it. ONNX's inference of Concat-4 (opsets 4-10) gives up on a negative axis
     (allowed from Concat-11), which torch.onnx writes at those opsets too (``torch.roll``, ``unfold``, ``split``
     then ``cat`` on dim -1): every value after it was refused as unknown. Empty where the inputs do not agree
-    off the axis or the axis is out of range (onnxruntime refuses those)."""
+    off the axis or the axis is out of range (onnxruntime refuses those). An empty input's dimensions off the axis
+    are not held to the rest, as onnxruntime's kernel skips it (``_ort_concat``; round 79: ``[2, 0]`` and ``[3, 4]``
+    along axis -1 were refused, where onnxruntime writes [3, 4])."""
     axis = next((a.i for a in n.attribute if a.name == "axis"), None)
-    rank = len(shapes[0])
-    if axis is None or not -rank <= axis < rank or any(len(s) != rank for s in shapes):
-        return {}
-    axis += rank if axis < 0 else 0
-    if len({s[:axis] + s[axis + 1:] for s in shapes}) != 1:
-        return {}
-    return {out: (shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:], elem)}
+    made = _ort_concat(shapes, axis) if axis is not None and shapes else None
+    return {out: (made, elem)} if made is not None else {}
 
 
 def _position(v, length: int, extra: int) -> int | None:
