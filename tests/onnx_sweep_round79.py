@@ -586,7 +586,64 @@ def recent(r: random.Random, k: int) -> Case:
     return one_op(f"rec{k}_tfidf", "TfIdfVectorizer", {"x": x}, ["y"], opset=9, **attrs)
 
 
+def sub_byte(r: random.Random, k: int) -> Case:
+    """Values of the sub-byte and 8-bit float types at odd element counts: QuantizeLinear to int4 / uint4 / float8
+    / float4 (``output_dtype``), Cast and CastLike to them and back, a Reshape or Transpose of them, and sampling ops
+    whose ``dtype`` names the output type (Multinomial, RandomNormal, RandomUniform)."""
+    kind = r.choice(["quant", "cast", "random"])
+    shape = [r.randint(1, 3), r.randint(1, 5)] if r.random() < .7 else [r.randint(1, 7)]
+    x = _arr(r, shape)
+    small = [T.INT4, T.UINT4, T.FLOAT8E4M3FN, T.FLOAT8E5M2, T.FLOAT4E2M1, T.UINT8, T.INT8, T.INT16]
+    if kind == "quant":
+        to = r.choice(small)
+        zp = np.zeros([], np.float32)
+        nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["q"], output_dtype=to)]
+        inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s")]
+        del zp
+        if r.random() < .6:
+            nodes.append(helper.make_node(r.choice(["Transpose", "Identity", "Flatten"]), ["q"], ["q2"]))
+            last = "q2"
+        else:
+            last = "q"
+        if r.random() < .6:
+            nodes.append(helper.make_node("DequantizeLinear", [last, "s"], ["y"]))
+            last = "y"
+        opset = r.choice([21, 23])
+    elif kind == "cast":
+        to = r.choice(small)
+        op = r.choice(["Cast", "CastLike"])
+        inits = []
+        if op == "Cast":
+            nodes = [helper.make_node("Cast", ["x"], ["c"], to=to)]
+        else:
+            like = helper.make_tensor("like", to, [1], [0])
+            inits = [like]
+            nodes = [helper.make_node("CastLike", ["x", "like"], ["c"])]
+        nodes.append(helper.make_node(r.choice(["Reshape", "Identity"]) if False else "Identity", ["c"], ["c2"]))
+        nodes.append(helper.make_node("Cast", ["c2"], ["y"], to=T.FLOAT))
+        last = "y" if r.random() < .7 else "c2"
+        opset = r.choice([21, 23])
+    else:
+        op = r.choice(["Multinomial", "RandomNormal", "RandomUniform"])
+        inits = []
+        if op == "Multinomial":
+            nodes = [helper.make_node("Log", ["x"], ["lx"]),
+                     helper.make_node("Multinomial", ["lx"], ["y"], sample_size=r.randint(1, 4),
+                                      dtype=r.choice([T.INT32, T.INT64]), seed=1.0)]
+            x = np.abs(_arr(r, [r.randint(1, 3), r.randint(1, 4)])) + .1
+        else:
+            nodes = [helper.make_node(op, [], ["r"], shape=[r.randint(0, 3), r.randint(1, 3)], seed=1.0,
+                                      dtype=r.choice([T.FLOAT, T.DOUBLE, T.FLOAT16])),
+                     helper.make_node("Relu", ["x"], ["y0"]), helper.make_node("Identity", ["r"], ["y"])]
+        last = "y"
+        opset = r.choice([15, 21])
+    g = helper.make_graph(nodes, "g", [V("x", T.FLOAT, list(x.shape))], [U(name=last)], initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return Case(f"sub{k}_{kind}_o{opset}", model, {"x": x})
+
+
 FAMILIES: dict[str, Callable[[random.Random, int], Case]] = {
+    "sub": sub_byte,
     "recent": recent,
     "flow": flow,
     "old": old_opsets, "quant": quantized,

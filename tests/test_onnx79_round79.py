@@ -18,7 +18,10 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
   ConvInteger family found it;
 * an integer Pow was folded by onnx's evaluator, exactly, where onnxruntime computes ``std::pow`` in float64 and
   truncates: ``Pow(3, 39)`` is 4052555153018976267 there and 4052555153018976256 in onnxruntime (a size computed from
-  it planned apart), and ``Pow(2, -1)`` (0 in onnxruntime) was refused.
+  it planned apart), and ``Pow(2, -1)`` (0 in onnxruntime) was refused;
+* an ArgMax / ArgMin / ReduceMax / ReduceMin / TopK / Hardmax of values holding a NaN, or a Clip to a NaN bound, was
+  folded at numpy's value, which takes the NaN as the extreme, where onnxruntime's kernels compare it away:
+  ``ArgMax([1, NaN, 3])`` is 1 there and 2 in onnxruntime.
 """
 
 from __future__ import annotations
@@ -221,6 +224,45 @@ def test_an_integer_pow_past_2_53_is_refused_not_folded_exactly():
 def test_an_integer_pow_is_folded_as_onnxruntime_computes_it(base, power, minus):
     model = _rows_of_pow(base, power, minus)
     assert _planned(model)["y"] == ort_sizes(model, {}, strict=True)["y"]
+
+
+# -- NaN-decided values ----------------------------------------------------------------------------------------------
+
+def _rows_of(op: str, data: np.ndarray, extra: list[np.ndarray] = (), nan: bool = False, **attrs):
+    """``ConstantOfShape(Clip(Cast(op(data, *extra)) + 1, 0, 6))`` summed to one value: a size that follows ``op``
+    (``nan``: whether each value of ``op`` is a NaN, ``IsNaN(op(...))``, rather than the value)."""
+    names = [f"e{k}" for k in range(len(extra))]
+    nodes = [helper.make_node(op, ["d", *names], ["v0"], **attrs),
+             helper.make_node("IsNaN" if nan else "Identity", ["v0"], ["v"]),
+             helper.make_node("Cast", ["v"], ["i"], to=T.INT64),
+             helper.make_node("Add", ["i", "one"], ["i1"]), helper.make_node("ReduceSum", ["i1"], ["s"], keepdims=1),
+             helper.make_node("Reshape", ["s", "m1"], ["r"]), helper.make_node("Clip", ["r", "lo", "hi"], ["c"]),
+             helper.make_node("ConstantOfShape", ["c"], ["y"])]
+    inits = [numpy_helper.from_array(data, "d"), *(numpy_helper.from_array(e, k) for k, e in zip(names, extra)),
+             numpy_helper.from_array(np.array(1, np.int64), "one"), numpy_helper.from_array(np.array([-1], np.int64), "m1"),
+             numpy_helper.from_array(np.array(0, np.int64), "lo"), numpy_helper.from_array(np.array(6, np.int64), "hi")]
+    g = helper.make_graph(nodes, "g", [], [helper.ValueInfoProto(name="y")], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+NAN = np.float32(np.nan)
+
+
+@pytest.mark.parametrize(("op", "data", "extra", "attrs"), [
+    ("ArgMax", np.array([1, NAN, 3], np.float32), [], {"keepdims": 1}),      # (1 in numpy, 2 in onnxruntime)
+    ("ArgMin", np.array([1, NAN, 0], np.float32), [], {"keepdims": 1}),
+    ("ReduceMax", np.array([1, NAN, 3], np.float32), [], {"keepdims": 1, "nan": True}),   # (NaN in numpy, 3 there)
+    ("ReduceMin", np.array([1, NAN, 3], np.float32), [], {"keepdims": 1, "nan": True}),
+    ("Clip", np.array([1, 0.5, 3], np.float32), [np.array(NAN, np.float32), np.array(2, np.float32)], {"nan": True}),
+])
+def test_a_value_decided_on_a_nan_is_refused_not_folded_at_numpys_choice(op, data, extra, attrs):
+    model = _rows_of(op, data, extra, **attrs)
+    real = ort_sizes(model, {}, strict=True)["y"]
+    with pytest.raises(GraphError) as info:
+        import_onnx(model)
+    assert "'ConstantOfShape_" in str(info.value) and "which the importer does not know" in str(info.value), real
+    clean = _rows_of(op, np.nan_to_num(data, nan=2.0), [np.nan_to_num(e, nan=0.0) for e in extra], **attrs)
+    assert _planned(clean)["y"] == ort_sizes(clean, {}, strict=True)["y"] > 0   # (without the NaN: folded)
 
 
 # -- the sweep ----------------------------------------------------------------------------------------------------------

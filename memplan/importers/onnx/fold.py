@@ -1018,7 +1018,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
             if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
-                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)
+                           or _nan_decided(n, [values[v] if v else None for v in n.input])):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
         if result and branch and _inexact_rounding(n, [values.get(v) if v else None for v in n.input], result,
                                                    inexact):
@@ -1627,6 +1628,29 @@ def _unsure_reduction(n, x) -> bool:
                 return True
         return False
     return (sum(m * m for m in mags) if n.op_type in ("ReduceSumSquare", "ReduceL2") else sum(mags)) > exact
+
+
+#: the ops whose result onnxruntime's CPU kernel decides otherwise than onnx's evaluator (numpy) where an input holds
+#: a NaN, by which inputs: op -> the positions of those inputs (``_nan_decided``)
+_NAN_DECIDED = {"ArgMax": (0,), "ArgMin": (0,), "ReduceMax": (0,), "ReduceMin": (0,), "TopK": (0,), "Hardmax": (0,),
+                "Clip": (1, 2)}
+
+
+def _nan_decided(n, ins: list) -> bool:
+    """Whether node ``n`` (``_NAN_DECIDED``) decides its value on a NaN one of those inputs holds: numpy's argmax,
+    max and clip take a NaN as the extreme (or pass it on), where onnxruntime's kernels compare it away, each in its
+    own way. ``ArgMax([1, NaN, 3])`` is 1 in the evaluator and 2 in onnxruntime (a ``ConstantOfShape`` of it plus
+    one planned 2 rows where 3 are written), ``ReduceMax([1, NaN, 3])`` NaN and 3, ``Clip(x, NaN, 2)`` NaN and x
+    clipped. Such a value is left unknown, and what it sizes is refused naming it."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx"):
+        return False
+    for k in _NAN_DECIDED.get(n.op_type, ()):
+        v = ins[k] if k < len(ins) else None
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and bool(np.any(np.isnan(v))):
+            return True
+    return False
 
 
 def _near_whole(x, op: str) -> bool:
