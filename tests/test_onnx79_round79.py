@@ -21,7 +21,9 @@ ops) agreed throughout; the defects here are round 78's leftovers and what was f
   it planned apart), and ``Pow(2, -1)`` (0 in onnxruntime) was refused;
 * an ArgMax / ArgMin / ReduceMax / ReduceMin / TopK / Hardmax of values holding a NaN, or a Clip to a NaN bound, was
   folded at numpy's value, which takes the NaN as the extreme, where onnxruntime's kernels compare it away:
-  ``ArgMax([1, NaN, 3])`` is 1 there and 2 in onnxruntime.
+  ``ArgMax([1, NaN, 3])`` is 1 there and 2 in onnxruntime;
+* an integer Div of the type's least value by -1, both known, was planned (numpy wraps the quotient), where
+  onnxruntime's process dies of a floating point exception running it.
 """
 
 from __future__ import annotations
@@ -263,6 +265,40 @@ def test_a_value_decided_on_a_nan_is_refused_not_folded_at_numpys_choice(op, dat
     assert "'ConstantOfShape_" in str(info.value) and "which the importer does not know" in str(info.value), real
     clean = _rows_of(op, np.nan_to_num(data, nan=2.0), [np.nan_to_num(e, nan=0.0) for e in extra], **attrs)
     assert _planned(clean)["y"] == ort_sizes(clean, {}, strict=True)["y"] > 0   # (without the NaN: folded)
+
+
+# -- the quotient a signed type does not hold --------------------------------------------------------------------------
+
+def _least_by_minus_one(dtype, a: int):
+    inits = [numpy_helper.from_array(np.array([a, 4], dtype), "a"), numpy_helper.from_array(np.array([-1], dtype), "b")]
+    g = helper.make_graph([helper.make_node("Div", ["a", "b"], ["y"])], "g", [], [helper.ValueInfoProto(name="y")],
+                          initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+_RUN_IN_CHILD = """
+import sys, onnxruntime as ort
+so = ort.SessionOptions(); so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+ort.InferenceSession(sys.stdin.buffer.read(), so, providers=["CPUExecutionProvider"]).run(None, {})
+"""
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_a_div_of_the_least_integer_by_minus_one_is_refused_as_it_stops_onnxruntime(dtype):
+    import subprocess
+    import sys
+
+    least = int(np.iinfo(dtype).min)
+    model = _least_by_minus_one(dtype, least)
+    child = subprocess.run([sys.executable, "-c", _RUN_IN_CHILD], input=model.SerializeToString(),
+                           capture_output=True, timeout=120)
+    assert child.returncode < 0, child   # (SIGFPE: the process is gone, no error to catch)
+    with pytest.raises(GraphError) as info:
+        import_onnx(model)
+    msg = str(info.value)
+    assert "'Div_0' (Div)" in msg and f"holds {least}, the least" in msg and "'b'" in msg, msg
+    ok = _least_by_minus_one(dtype, least + 1)   # (one above: planned, as onnxruntime runs it)
+    assert _planned(ok)["y"] == ort_sizes(ok, {}, strict=True)["y"] == 2 * np.dtype(dtype).itemsize
 
 
 # -- the sweep ----------------------------------------------------------------------------------------------------------
