@@ -14,7 +14,7 @@ from typing import Any
 
 from ..._warnblock import warnings_caught
 from ...errors import GraphError
-from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
+from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, SHAPE_ONLY, _broadcast, _declared_type, _default_opset, _nbytes
 from .node_checks import (
     _einsum_labels,
     _einsum_terms,
@@ -957,7 +957,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 and n.doc_string != EITHER_OPTIONAL:   # (a fed If's selection: known at run time alone)
             present[n.output[0]] = present[n.input[0]]
         dropout = _inference_dropout(n, values, opsets)
-        if n.op_type in _NO_FOLD and not dropout:
+        if (n.op_type in _NO_FOLD or n.doc_string == SHAPE_ONLY) and not dropout:
             continue
         if evaluated and not all(not o or o in own for o in n.output):
             continue  # run only once sized from its inputs: a declared [1, 1] must not run a folded [10**6] * 2

@@ -19,6 +19,7 @@ from .common import (
     _BITS,
     ORT_DOMAIN,
     PYTHON,
+    SHAPE_ONLY,
     SMALL_INITIALIZER,
     Spelling,
     _declared_type,
@@ -1416,6 +1417,7 @@ def _mvn_as_identity(onnx, g2) -> None:
             continue
         n.op_type = "Identity"
         n.domain = ""
+        n.doc_string = SHAPE_ONLY   # (its shape, not its value: the fold leaves the normalized value unknown)
         del n.attribute[:]
         del n.input[1:]
         del n.output[1:]
