@@ -2,8 +2,10 @@
 
 Why: each planned size must be what onnxruntime writes (``tests/onnx_oracle.py``); a refusal of a model onnxruntime
 runs is a defect too, where the sizes are known at import. The round's sweep (``tests/onnx_sweep_round79.py``: the
-recurrent ops, grouped and dilated convolutions, the data-dependent ops, the losses and the small attribute-sized
-ops) agreed throughout; the defects here are round 78's leftovers and what was found around them:
+recurrent ops, grouped and dilated convolutions, the data-dependent ops, the losses, the small attribute-sized ops,
+old opsets, quantized products, control flow over outer values, the ops of opsets 20-26, sub-byte types, Concats of
+empty inputs) found the quantized convolutions below and agrees elsewhere; the rest are round 78's leftovers and
+what probes of the fold against onnxruntime (integer ops, NaN, inexact functions rounded to sizes) found:
 
 * an integer ReduceLogSumExp was never folded (onnx's evaluator refuses integers), so what it sized was refused,
   though onnxruntime runs it: in the integer type, the maximum plus the log of how many values equal it, which
