@@ -51,7 +51,8 @@ U = helper.ValueInfoProto
 
 ELEM = {np.dtype(np.float32): T.FLOAT, np.dtype(np.float16): T.FLOAT16, np.dtype(np.int64): T.INT64,
         np.dtype(np.int32): T.INT32, np.dtype(np.uint8): T.UINT8, np.dtype(np.int8): T.INT8,
-        np.dtype(np.bool_): T.BOOL, np.dtype(np.float64): T.DOUBLE}
+        np.dtype(np.bool_): T.BOOL, np.dtype(np.float64): T.DOUBLE, np.dtype(np.uint32): T.UINT32,
+        np.dtype(np.uint64): T.UINT64, np.dtype(np.int16): T.INT16, np.dtype(np.uint16): T.UINT16}
 
 
 class Case(sweep68.Case):

@@ -202,6 +202,10 @@ ORT_DOMAIN = "com.microsoft"
 #: (``fed_optionals.select_optionals``: planned as the holding branch's bytes): whether it holds a value is known only
 #: at run time, so ``fold``'s ``OptionalHasElement`` must not take it from the Identity's input (round 75, review75)
 EITHER_OPTIONAL = "memplan: the optional of whichever branch runs"
+#: the ``doc_string`` of a node the inference copy stands for another of the same output shape and type but another
+#: value (an Identity for a MeanVarianceNormalization, ``infer._mvn_as_identity``): ``fold`` never takes its value
+#: (round 79: the normalized value was folded as the input itself)
+SHAPE_ONLY = "memplan: a stand-in of the node's shape alone, not its value"
 def _broadcast(shapes: list) -> tuple[int, ...] | None:
     """The numpy broadcast of ``shapes``, None where they do not broadcast."""
     import numpy as np

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..._warnblock import warnings_caught
 from ...errors import GraphError
-from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, _broadcast, _declared_type, _default_opset, _nbytes
+from .common import _BITS, EITHER_OPTIONAL, ORT_DOMAIN, SHAPE_ONLY, _broadcast, _declared_type, _default_opset, _nbytes
 from .node_checks import (
     _einsum_labels,
     _einsum_terms,
@@ -214,7 +214,11 @@ _ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceMean", "Reduce
 _INEXACT_OPS = frozenset({
     "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "Gemm",
     "HardSigmoid", "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum",
-    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}) | _ORDERED_SUMS
+    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh",
+    # (round 79: a window's cosines, and a determinant's LU factorization, which onnxruntime's Eigen and numpy's LAPACK
+    # round apart: Floor(4 * HannWindow(3)) [0, 2, 2] here and [0, 3, 3] there, Det([[1, -1], [-3, 4]]) 1.0 and
+    # 1.0000001)
+    "BlackmanWindow", "HammingWindow", "HannWindow", "Det"}) | _ORDERED_SUMS
 #: the ops that round a float to a whole number (Round: to the nearest, halves to even)
 _ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
@@ -956,7 +960,7 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 and n.doc_string != EITHER_OPTIONAL:   # (a fed If's selection: known at run time alone)
             present[n.output[0]] = present[n.input[0]]
         dropout = _inference_dropout(n, values, opsets)
-        if n.op_type in _NO_FOLD and not dropout:
+        if (n.op_type in _NO_FOLD or n.doc_string == SHAPE_ONLY) and not dropout:
             continue
         if evaluated and not all(not o or o in own for o in n.output):
             continue  # run only once sized from its inputs: a declared [1, 1] must not run a folded [10**6] * 2
@@ -1006,6 +1010,10 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif n.op_type == "Unique" and n.domain in ("", "ai.onnx"):
             if n.input and n.input[0] in values:   # (not onnx's evaluator: its sorted=0 is sorted, ``_ort_unique``)
                 result, branch = _ort_unique(n, values[n.input[0]]), "unique"
+        elif n.op_type == "Pow" and n.domain in ("", "ai.onnx") and len(n.input) == 2 and \
+                getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
+            if all(v in values for v in n.input):   # (not onnx's evaluator: it raises integers exactly)
+                result, branch = _ort_integer_pow(values[n.input[0]], values[n.input[1]]), "pow"
         elif n.op_type in _LOG_REDUCTIONS and n.domain in ("", "ai.onnx") and n.input and \
                 getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: it takes no integers)
@@ -1013,7 +1021,8 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
         elif all(not v or v in values for v in n.input):
             result, branch = _evaluate(n, [values[v] if v else None for v in n.input], opsets), "evaluate"
             if result and (n.op_type in ("Cast", "CastLike") and _unsure_cast(values[n.input[0]], result[0])
-                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)):
+                           or _unsure_reduction(n, values[n.input[0]] if n.input else None)
+                           or _nan_decided(n, [values[v] if v else None for v in n.input])):
                 result = None   # (its value is onnxruntime's build's own: what it sizes is refused as unknown)
         if result and branch and _inexact_rounding(n, [values.get(v) if v else None for v in n.input], result,
                                                    inexact):
@@ -1182,7 +1191,7 @@ def _spec_shapes(n, shapes: dict, elems: dict, values: dict, seqs: dict, opset: 
             return {out: held[at]}
     if op == "ConcatFromSequence" and held and len({e for _, e in held}) == 1:
         attrs = {a.name: a.i for a in n.attribute}
-        shape = _ort_sequence_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
+        shape = _ort_concat([s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
         if shape is not None:
             return {out: (shape, held[0][1])}
         _refuse_unlike_concat(n, [s for s, _ in held], attrs.get("axis", 0), attrs.get("new_axis", 0))
@@ -1244,8 +1253,9 @@ def _reshape1_shape(n, out: str, dims: tuple[int, ...], elem: int) -> dict:
     return {out: (tuple(shape), elem)} if math.prod(shape) == total else {}
 
 
-def _ort_sequence_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int) -> tuple[int, ...] | None:
-    """The shape onnxruntime's ConcatFromSequence makes of tensors of ``shapes`` (None where it refuses them).
+def _ort_concat(shapes: list[tuple[int, ...]], axis: int, new_axis: int = 0) -> tuple[int, ...] | None:
+    """The shape onnxruntime's Concat or ConcatFromSequence (one kernel base) makes of tensors of ``shapes`` (None
+    where it refuses them).
 
     onnxruntime holds every tensor holding elements to the first such one (the first tensor where none holds any):
     alike off ``axis``, or alike whole with ``new_axis`` (stacked); an empty tensor is skipped, whatever its other
@@ -1288,15 +1298,12 @@ def _concat_shape(n, out: str, shapes: list[tuple[int, ...]], elem: int) -> dict
     onnxruntime runs every version of it. ONNX's inference of Concat-4 (opsets 4-10) gives up on a negative axis
     (allowed from Concat-11), which torch.onnx writes at those opsets too (``torch.roll``, ``unfold``, ``split``
     then ``cat`` on dim -1): every value after it was refused as unknown. Empty where the inputs do not agree
-    off the axis or the axis is out of range (onnxruntime refuses those)."""
+    off the axis or the axis is out of range (onnxruntime refuses those). An empty input's dimensions off the axis
+    are not held to the rest, as onnxruntime's kernel skips it (``_ort_concat``; round 79: ``[2, 0]`` and ``[3, 4]``
+    along axis -1 were refused, where onnxruntime writes [3, 4])."""
     axis = next((a.i for a in n.attribute if a.name == "axis"), None)
-    rank = len(shapes[0])
-    if axis is None or not -rank <= axis < rank or any(len(s) != rank for s in shapes):
-        return {}
-    axis += rank if axis < 0 else 0
-    if len({s[:axis] + s[axis + 1:] for s in shapes}) != 1:
-        return {}
-    return {out: (shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:], elem)}
+    made = _ort_concat(shapes, axis) if axis is not None and shapes else None
+    return {out: (made, elem)} if made is not None else {}
 
 
 def _position(v, length: int, extra: int) -> int | None:
@@ -1626,6 +1633,29 @@ def _unsure_reduction(n, x) -> bool:
     return (sum(m * m for m in mags) if n.op_type in ("ReduceSumSquare", "ReduceL2") else sum(mags)) > exact
 
 
+#: the ops whose result onnxruntime's CPU kernel decides otherwise than onnx's evaluator (numpy) where an input holds
+#: a NaN, by which inputs: op -> the positions of those inputs (``_nan_decided``)
+_NAN_DECIDED = {"ArgMax": (0,), "ArgMin": (0,), "ReduceMax": (0,), "ReduceMin": (0,), "TopK": (0,), "Hardmax": (0,),
+                "Clip": (1, 2)}
+
+
+def _nan_decided(n, ins: list) -> bool:
+    """Whether node ``n`` (``_NAN_DECIDED``) decides its value on a NaN one of those inputs holds: numpy's argmax,
+    max and clip take a NaN as the extreme (or pass it on), where onnxruntime's kernels compare it away, each in its
+    own way. ``ArgMax([1, NaN, 3])`` is 1 in the evaluator and 2 in onnxruntime (a ``ConstantOfShape`` of it plus
+    one planned 2 rows where 3 are written), ``ReduceMax([1, NaN, 3])`` NaN and 3, ``Clip(x, NaN, 2)`` NaN and x
+    clipped. Such a value is left unknown, and what it sizes is refused naming it."""
+    import numpy as np
+
+    if n.domain not in ("", "ai.onnx"):
+        return False
+    for k in _NAN_DECIDED.get(n.op_type, ()):
+        v = ins[k] if k < len(ins) else None
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and bool(np.any(np.isnan(v))):
+            return True
+    return False
+
+
 def _near_whole(x, op: str) -> bool:
     """Whether a float of ``x`` lies within a few ulps of where ``op`` (Ceil, Floor, a Cast's truncation: a whole
     number; Round: a half) rounds to another whole number."""
@@ -1639,16 +1669,17 @@ def _near_whole(x, op: str) -> bool:
 
 
 #: the reductions through a logarithm that onnx's evaluator refuses for integers (onnx dropped them from opset 28's
-#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``); not
-#: ReduceLogSumExp, which onnxruntime computes in the integer type (``max + log(sum(exp(x - max)))``, each exp
-#: truncated: of [-1, -4], -1 where the float64 value truncates to 0), left unknown
-_LOG_REDUCTIONS = frozenset({"ReduceLogSum"})
+#: schemas) and onnxruntime computes for them at the opsets that take them (``_integer_log_reduction``)
+_LOG_REDUCTIONS = frozenset({"ReduceLogSum", "ReduceLogSumExp"})
 
 
 def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
-    """The output of an integer ReduceLogSum ``n`` of ``ins`` as onnxruntime makes it: the float64 reduction
-    truncated to the integer type; None (unknown) where that lands within a few ulps of a whole number (onnxruntime's
-    Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of a sum of 0 or less).
+    """The output of an integer ReduceLogSum or ReduceLogSumExp ``n`` of ``ins`` as onnxruntime makes it; None
+    (unknown) where onnxruntime's builds make it otherwise or its value is not sure.
+
+    ReduceLogSum: the float64 reduction truncated to the integer type; unknown where that lands within a few ulps of
+    a whole number (onnxruntime's Log rounds apart from numpy's: ``_inexact_rounding``) or is not finite (the log of
+    a sum of 0 or less). ReduceLogSumExp: ``_integer_log_sum_exp``.
 
     Why: onnx's evaluator refuses an integer input (its schemas of opset 28 take floats alone), so
     ``ReduceLogSum(Shape(x))`` was never folded and what it sized was refused, though opsets 13-21 take int32 and
@@ -1658,12 +1689,60 @@ def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
     x = ins[0]
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "iu":
         return None
+    if n.op_type == "ReduceLogSumExp":
+        return _integer_log_sum_exp(n, ins, opsets)
     found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
     if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
         return None
     # (an array whatever its rank: numpy's trunc of a 0-d array, ``keepdims=0``'s scalar, is a numpy scalar, which
     # the fold drops as no value: ``ReduceLogSum(Shape(x), keepdims=0)`` stayed unknown)
     return [np.asarray(np.trunc(found[0])).astype(x.dtype)]
+
+
+def _integer_log_sum_exp(n, ins: list, opsets: dict[str, int]) -> list | None:
+    """The output of an integer ReduceLogSumExp ``n`` of ``ins`` as onnxruntime's CPU kernel makes it: in the
+    integer type, ``max + log(sum(exp(v - max)))`` with each exp truncated, so 1 for each value equal to its slice's
+    maximum and 0 for the rest: the maximum plus the log of how many values equal it ([5, 5, 5, 1]: 5 + log 3,
+    truncated to 6; the float64 value, 5.0001, truncates to 5). None (unknown) where onnxruntime's builds part:
+    an empty input (log(0): INT_MIN in one build, a cast of -inf in another), values whose difference ``v - max``
+    leaves the type (older builds compute it, wrapping; newer ones count the maxima), a negative maximum held more
+    than once (older builds truncate the log first: -2 + 0 for [-2, -2]; newer ones the sum in float64: -1), a
+    maximum past 2**53 (the newer builds' float64 sum rounds it), and a sum past the type's range (saturated in one
+    build, wrapped in another).
+
+    The slices' maxima and counts are the node's own reduction (its axes, ``keepdims``, ``noop_with_empty_axes``)
+    run by onnx's evaluator: a ReduceMax of the same node (keeping the reduced dimensions, to compare each value with
+    its maximum), then the node itself over float64 zeros where a value is its maximum and -inf elsewhere, which is
+    the log of the count."""
+    import numpy as np
+    from onnx import helper
+
+    x = ins[0]
+    if x.size == 0:
+        return None
+    info = np.iinfo(x.dtype)
+    if int(x.max()) - int(x.min()) > (info.max if x.dtype.kind == "i" else 0):
+        return None
+    top = type(n)()
+    top.CopyFrom(n)
+    top.op_type = "ReduceMax"
+    del top.attribute[:]
+    top.attribute.extend([a for a in n.attribute if a.name != "keepdims"] + [helper.make_attribute("keepdims", 1)])
+    found = _evaluate(top, list(ins), opsets)
+    if not found or not isinstance(found[0], np.ndarray) or found[0].dtype != x.dtype:
+        return None
+    maxima = found[0]
+    marks = np.where(x == maxima, 0.0, -np.inf)
+    logs = _evaluate(n, [marks] + list(ins[1:]), opsets)
+    if not logs or not isinstance(logs[0], np.ndarray) or logs[0].size != maxima.size:
+        return None
+    counted = logs[0].astype(np.float64)
+    if not np.all(np.isfinite(counted)) or _near_whole(counted[counted > 0.5], "Cast"):
+        return None   # (log(1) is 0 in every build; a log of 2 or more near a whole number is the build's own)
+    maxima, whole = maxima.reshape(counted.shape).astype(np.int64), np.trunc(counted).astype(np.int64)
+    if np.any(np.abs(maxima) > 2**53) or np.any((maxima < 0) & (counted > 0.5)) or np.any(maxima > info.max - whole):
+        return None   # (as int64 both: a uint64 maximum here is its slice's every value)
+    return [(maxima + whole).astype(x.dtype)]
 
 
 def _whole_sum(n, ins: list, result: list) -> bool:
@@ -1693,6 +1772,33 @@ def _whole_sum(n, ins: list, result: list) -> bool:
     else:
         bound = float(sum(np.sum(m) for m in mags))
     return bound <= 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+
+
+def _ort_integer_pow(base, power) -> list | None:
+    """An integer Pow of ``base`` to ``power`` as onnxruntime's CPU kernel makes it: ``std::pow`` in float64, then
+    truncated to the base's type; None (unknown) where that is not sure: a value past 2**53 (float64 rounds it), not
+    finite (0 to a negative power) or outside the type's range (a C++ cast leaves it undefined), or a float power
+    whose value lies near a whole number (``_near_whole``: the C library's pow rounds apart from numpy's).
+
+    Why: onnx's evaluator raises integers exactly, so ``Pow(int64 3, 39)`` folded to 4052555153018976267 where
+    onnxruntime makes 4052555153018976256 (a size computed from the difference: 3 floats planned, 6 written), and
+    refuses a negative integer power (``Pow(2, -1)``, 0 in onnxruntime: the value it sized was refused)."""
+    import numpy as np
+
+    if not isinstance(base, np.ndarray) or not isinstance(power, np.ndarray) or power.dtype.kind not in "iuf":
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            made = np.power(base.astype(np.float64), power.astype(np.float64))
+    except ValueError:   # (shapes that do not broadcast: onnx's inference refuses them)
+        return None
+    info = np.iinfo(base.dtype)
+    if not np.all(np.isfinite(made)) or np.any(np.abs(made) > 2.0**53) or np.any(made < float(info.min)) \
+            or np.any(made >= float(info.max) + 1.0):
+        return None
+    if power.dtype.kind == "f" and not np.all(power == np.round(power)) and _near_whole(made, "Cast"):
+        return None
+    return [np.trunc(made).astype(base.dtype)]
 
 
 def _whole_pow(ins: list, result: list) -> bool:

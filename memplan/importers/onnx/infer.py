@@ -19,6 +19,7 @@ from .common import (
     _BITS,
     ORT_DOMAIN,
     PYTHON,
+    SHAPE_ONLY,
     SMALL_INITIALIZER,
     Spelling,
     _declared_type,
@@ -694,6 +695,8 @@ def _infer(onnx, model, batch: int | None, fixed: dict[str, int], inits: set[str
                        f"the model gives it neither a size nor a name{UNREAD_INPUT}; declare one (a name can then be "
                        f"fixed with {spelling.dim('NAME')}), or remove the input" if unread else "the model must give it")
                 raise GraphError(f"{source}: graph input {vi.name!r} dimension {i} is unknown: {how}")
+    if mapping:
+        _empty_concat_stand_ins(onnx, g2, {vi.name: vi for vi in g.input}, source)
     allowed = _propagates(onnx, m2)
     # (ONNX's data propagation carries a Cast's value on unconverted: not followed while such a Cast is unfolded)
     held = allowed and _lossy_known_casts(onnx, m2)
@@ -1340,6 +1343,63 @@ def _exact_float_ranges(onnx, g2) -> None:
         g2.node.extend(nodes)
 
 
+def _empty_concat_stand_ins(onnx, g2, declared: dict, source: str) -> None:
+    """Each input of a Concat of the inference copy ``g2`` (default domain) that is a graph input empty once
+    ``--dim`` fixed its dimensions read through a stand-in input of its type and rank whose dimensions off the
+    Concat's ``axis`` are unknown: ONNX's inference then sizes the Concat as onnxruntime's kernel does, which holds
+    only the inputs holding elements to each other (the first such one gives the dimensions off the axis) and adds
+    every input's ``axis`` dimension, an empty one's too. Where every input is such an empty one, the first keeps
+    its declaration (onnxruntime's reference then).
+
+    Why: ONNX's inference holds every input to the others off the axis, so a Concat of an input [N, K] with
+    [2, 3] along axis 0, fixed at N=0, K=7, was refused ("ONNX shape inference failed: ... Inferred=3 Declared=7"),
+    where onnxruntime, which loads the model with N and K symbolic, writes [2, 3]. What onnxruntime's inference
+    refuses at load, the graph inputs' dimensions the model itself fixes (``declared``: before ``--dim``) differing
+    off the axis, is refused here naming the node (``_check_fixed_concat_dims``)."""
+    inputs = {vi.name: vi for vi in g2.input if vi.type.HasField("tensor_type")}
+    taken = _value_names(g2)
+
+    def empty(v: str) -> bool:
+        dims = inputs[v].type.tensor_type.shape.dim if v in inputs and v in declared else None
+        return bool(dims) and all(d.HasField("dim_value") for d in dims) and math.prod(d.dim_value
+                                                                                      for d in dims) == 0
+
+    for n in g2.node:
+        if n.op_type != "Concat" or n.domain not in ("", "ai.onnx") or not any(empty(v) for v in n.input):
+            continue
+        axis = next((a.i for a in n.attribute if a.name == "axis"), None)
+        _check_fixed_concat_dims(n, [declared.get(v) for v in n.input], axis, source)
+        for k in range(1 if all(empty(v) for v in n.input) else 0, len(n.input)):
+            v = n.input[k]
+            if not empty(v):
+                continue
+            dims = inputs[v].type.tensor_type.shape.dim
+            at = None if axis is None or not -len(dims) <= axis < len(dims) else axis % len(dims)
+            stand_in = _fresh_name(f"{v}::empty", taken)
+            shape = [d.dim_value if j == at else None for j, d in enumerate(dims)]
+            g2.input.append(onnx.helper.make_tensor_value_info(stand_in, inputs[v].type.tensor_type.elem_type, shape))
+            n.input[k] = stand_in
+
+
+def _check_fixed_concat_dims(n, declared: list, axis: int | None, source: str) -> None:
+    """GraphError naming Concat ``n`` where two of its graph inputs' declarations (``declared``, None for an input
+    of another kind) fix one dimension off ``axis`` at two sizes: onnxruntime's inference refuses the model at load,
+    whatever ``--dim`` makes empty (``_empty_concat_stand_ins`` lets ONNX's inference pass over those inputs)."""
+    shapes = [(v.name, [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim])
+              for v in declared if v is not None and v.type.HasField("tensor_type")]
+    rank = len(shapes[0][1]) if shapes else 0
+    at = None if axis is None or not -rank <= axis < rank else axis % rank
+    for name, dims in shapes:
+        if len(dims) != rank:
+            return   # (ONNX's inference refuses other ranks itself, naming them)
+        for j, d in enumerate(dims):
+            first = next(((m, e[j]) for m, e in shapes if e[j] is not None), None)
+            if j != at and d is not None and first is not None and d != first[1]:
+                raise GraphError(f"{source}: node {n.name or n.op_type!r} (Concat): its inputs {first[0]!r} and "
+                                 f"{name!r} declare their dimension {j} (off its axis {axis}) {first[1]} and {d}: "
+                                 "onnxruntime refuses to load the model")
+
+
 def _mvn_as_identity(onnx, g2) -> None:
     """Each MeanVarianceNormalization of the inference copy ``g2`` (default domain, opset 9 on) replaced by an
     Identity of its input: its output has its input's shape and type whatever its axes and type.
@@ -1357,6 +1417,7 @@ def _mvn_as_identity(onnx, g2) -> None:
             continue
         n.op_type = "Identity"
         n.domain = ""
+        n.doc_string = SHAPE_ONLY   # (its shape, not its value: the fold leaves the normalized value unknown)
         del n.attribute[:]
         del n.input[1:]
         del n.output[1:]

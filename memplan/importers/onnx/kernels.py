@@ -250,13 +250,32 @@ def check_integer_divisor(n, where: str, values: dict) -> None:
     """An integer Div or Mod whose known divisor (a constant, or one folded from shapes) holds a 0 is refused naming
     the node: onnxruntime refuses the model when that divisor is a constant ("Integer division by zero", at session
     start) and the run otherwise, where ONNX's inference sized it (numpy's fold made the quotient 0) and the model
-    was planned."""
+    was planned. A Div of the least value of a signed type by -1 is refused too (``_overflowing_quotient``)."""
+    import numpy as np
+
     if n.op_type not in ("Div", "Mod") or not _default_domain(n) or len(n.input) < 2 or not n.input[1]:
         return
     v = values.get(n.input[1])
     if v is not None and v.dtype.kind in "iu" and v.size and not v.all():
         raise GraphError(f"{where}: its divisor {n.input[1]!r} holds 0 (integers); onnxruntime refuses to run it "
                          "(\"Integer division by zero\")")
+    a = values.get(n.input[0]) if n.op_type == "Div" and n.input[0] else None
+    if a is not None and v is not None and a.dtype.kind == "i" and v.dtype == a.dtype and _overflowing_quotient(a, v):
+        raise GraphError(f"{where}: its dividend {n.input[0]!r} holds {int(np.iinfo(a.dtype).min)}, the least "
+                         f"{a.dtype}, divided by -1 in its divisor {n.input[1]!r}: a quotient past the type, which "
+                         "stops onnxruntime's process (a floating point exception) as it runs the node")
+
+
+def _overflowing_quotient(a, b) -> bool:
+    """Whether an integer Div of ``a`` by ``b`` divides the type's least value by -1 somewhere (broadcast): the one
+    quotient a signed type does not hold, which the CPU's division traps on (onnxruntime's process ends with
+    SIGFPE, round 79), where numpy's fold wraps it."""
+    import numpy as np
+
+    try:
+        return bool(np.any((a == np.iinfo(a.dtype).min) & (b == -1)))
+    except ValueError:   # (shapes that do not broadcast: ONNX's inference refuses them)
+        return False
 
 
 #: gates per recurrent op: the rows of ``W`` and ``R`` are ``gates * hidden_size`` per direction
