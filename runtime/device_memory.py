@@ -24,6 +24,7 @@ from .binding import (
     Binding,
     arena_base,
     check_weight_names,
+    graph_shape,
     host_input,
     host_weight,
     read_inputs,
@@ -73,7 +74,7 @@ class DeviceMemory:
         self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment)
                        for d, n in enumerate(self.arena_sizes)]
         if weights_from is not None:
-            _check_shared_weights(b, weights_from)
+            _check_shared_weights(graph, b, weights_from)
         self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
         for rid, size in b.own_roots:
             if rid not in self.weight_ptr:
@@ -278,10 +279,11 @@ def _pushed(ctx, cuda):
         cuda.Context.pop()
 
 
-def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
+def _check_shared_weights(graph: Graph, binding: Binding, other: DeviceMemory) -> None:
     """``weights_from`` must hold every weight and cache root of the graph, at its size, on its device: the
     executor uses the other's pointers as they are, so a root of another size (another graph's executor: a
-    cache of another batch) would be read and written out of bounds, and a missing one left uninitialised."""
+    cache of another batch) would be read and written out of bounds, and a missing one left uninitialised; and in
+    its dtype and shape (``_layout_of``), else its bytes would be read as other values."""
     for rid, size in binding.own_roots:
         if rid not in other.weight_ptr:
             raise ExecutorError(f"weights_from: it has no weight {rid!r} (an executor of another graph?)")
@@ -290,3 +292,17 @@ def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
         if theirs != size or d != d_theirs:
             raise ExecutorError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
                                 f"bytes on device {d} here (an executor of another graph?)")
+        if (ours := _layout_of(graph, rid)) != (other_layout := _layout_of(other.graph, rid)):
+            # (the same bytes, other bits: an f16 [4, 4] matrix shared with a graph whose 'W' is an f32 [8] ran
+            # its MUL on the matrix's halves read as floats, silently; a transposed shape read the other matrix)
+            raise ExecutorError(f"weights_from: weight {rid!r} is {other_layout[0]} {other_layout[1]} there, "
+                                f"{ours[0]} {ours[1]} here: its bytes would be read as other values (an executor "
+                                "of another graph?)")
+
+
+def _layout_of(graph: Graph, rid: str) -> tuple[str, tuple[int, ...] | str]:
+    """How ``rid``'s bytes are read: its ``dtype`` attr (f32 without one, as the kernels take it) and its shape
+    (``graph_shape``; "(no shape)" where it has none a host array could be held to)."""
+    dtype = graph.tensor(rid).attrs.get("dtype", "f32")
+    shape = graph_shape(graph, rid)
+    return (dtype if isinstance(dtype, str) else repr(dtype)), (shape if shape is not None else "(no shape)")

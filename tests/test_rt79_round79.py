@@ -47,3 +47,46 @@ def test_binding_address_names_a_base_container_of_the_wrong_kind(tid, arena_bas
     for bases in ([8192], (8192,), {0: 8192}, np.array([8192])):
         assert b.address("x", bases, 5) == 8192 + off   # (root_base is not read for an arena tensor)
     assert b.address("w", 5, {"w": 4096}) == 4096
+
+
+def _product_graph(w_shape: list[int], w_dtype: str) -> memplan.Graph:
+    """x [1, K] f32 and a 32-byte weight 'W': a MUL_MAT where W is an f16 [N, K] matrix, else an elementwise MUL
+    of x [1, 4] by it."""
+    K = w_shape[-1] if w_dtype == "f16" else 4
+    b = memplan.GraphBuilder("w-shared")
+    b.input("x", 4 * K, shape=[1, K], dtype="f32")
+    b.weight("W", 32, shape=w_shape, dtype=w_dtype)
+    if w_dtype == "f16":
+        b.node("m", "MUL_MAT", ["W", "x"], b.output("y", 4 * w_shape[0], shape=[1, w_shape[0]], dtype="f32"))
+    else:
+        b.node("m", "MUL", ["x", "W"], b.output("y", 32, shape=[2, 4], dtype="f32"))
+    return b.build()
+
+
+@pytest.mark.parametrize("w_shape,w_dtype,says", [([8], "f32", r"'W' is f16 \(4, 4\) there, f32 \(8,\) here"),
+                                                   ([2, 8], "f16", r"'W' is f16 \(4, 4\) there, f16 \(2, 8\) here")])
+def test_weights_from_an_executor_whose_weight_has_another_dtype_or_shape_is_refused(monkeypatch, w_shape, w_dtype,
+                                                                                       says):
+    """``Executor(weights_from=other)`` runs on the other executor's weight allocations as they are; a root of
+    another byte count was refused, but one of the same bytes in another dtype or shape was taken: a graph whose 'W'
+    is an f32 [8] ran its MUL on the bytes of the other graph's f16 [4, 4] matrix read as floats (y = [0, 32.06,
+    4104.5, ...] for x = [0, 1, 2, 3]), silently. It is now refused naming the weight and both layouts; an
+    executor of the same graph still shares them."""
+    import fake_cuda
+
+    from runtime.executor import Executor
+
+    fake_cuda.install(monkeypatch)
+    g1 = _product_graph([4, 4], "f16")
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    W = np.arange(16, dtype=np.float16).reshape(4, 4)
+    owner = Executor(g1, memplan.plan(g1), weights={"W": W}, inputs={"x": x})
+    g2 = _product_graph(w_shape, w_dtype)
+    x2 = np.ones(g2.tensor("x").attrs["shape"], dtype=np.float32)
+    with pytest.raises(ExecutorError, match=says):
+        Executor(g2, memplan.plan(g2), weights_from=owner, inputs={"x": x2})
+    sharer = Executor(g1, memplan.plan(g1, streams=2), weights_from=owner, inputs={"x": x})
+    sharer.run()
+    np.testing.assert_allclose(sharer.read("y"), x @ W.astype(np.float32).T)
+    sharer.free()
+    owner.free()
