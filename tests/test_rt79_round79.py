@@ -90,3 +90,22 @@ def test_weights_from_an_executor_whose_weight_has_another_dtype_or_shape_is_ref
     np.testing.assert_allclose(sharer.read("y"), x @ W.astype(np.float32).T)
     sharer.free()
     owner.free()
+
+
+@pytest.mark.parametrize("max_streams", [1, 2, 3])
+def test_the_hand_schedule_keeps_to_max_streams(max_streams):
+    """``runtime.models.llama.multi_stream_schedule(g, "hand", max_streams)`` ignored ``max_streams``: at 1 (or 2)
+    it gave the 3-stream schedule with its 8 events (tiny config, batch 2) without a word, where "optimize" keeps to
+    it. The hand schedule now folds its side streams onto the last one allowed (1: serial, no events), and the
+    default of 3 is the schedule it was; a value no schedule may take is the ScheduleError "optimize" gives."""
+    import runtime.models.llama as L
+
+    g = L.build_graph(L.config("tiny", batch=2))
+    s = L.multi_stream_schedule(g, "hand", max_streams)
+    assert s.num_streams == max_streams
+    assert (len(s.events) == 0) == (max_streams == 1)
+    memplan.verify(g, memplan.plan(g, s))
+    if max_streams == 3:
+        assert s == L.multi_stream_schedule(g)
+    with pytest.raises(memplan.ScheduleError, match=r"max_streams must be an integer in 1\.\.1024, not 0"):
+        L.multi_stream_schedule(g, "hand", 0)
