@@ -55,7 +55,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device, poison_width
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -128,7 +128,8 @@ class Jitter:
 
 @dataclass(frozen=True)
 class Poison:
-    """Fill the arena (f32 NaN) and the given byte ranges of weight tensors (f16 NaN) before a step."""
+    """Fill the arena (f32 NaN) and the given byte ranges of weight tensors (NaN of their dtype: f32 for an f32
+    weight, else f16) before a step."""
 
     arena: bool = True
     ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
@@ -197,8 +198,8 @@ def check_prefetch_weight(graph: Graph, wid: str) -> None:
 
 
 def check_poison_range(graph: Graph, binding, r) -> None:
-    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole f16 inside a weight or cache
-    root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
+    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole NaNs of its fill (f32 for an
+    f32 root, else f16: ``poison_width``) inside a weight or cache root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
     ``replica_of`` may be smaller), and names the original, not a replica: a replica holds its original's values, so
     poisoning one copy alone made the devices compute with different weights (as ``write_weight`` refuses it)."""
     own = dict(binding.own_roots)
@@ -208,9 +209,11 @@ def check_poison_range(graph: Graph, binding, r) -> None:
         raise ExecutorError(f"poison range of {r.tensor!r}: a replica of {src!r} (its copy on device "
                             f"{binding.places[r.tensor].device}): poison the original, which poisons every replica")
     size = min(own.get(c, graph.tensor(c).size) for c in weight_copies(graph, r.tensor))
-    if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > size:
-        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole f16 inside "
-                            f"its {size} bytes" + ("" if size == own[r.tensor] else " (its smallest replica's)"))
+    w = poison_width(graph, r.tensor)
+    if r.offset < 0 or r.nbytes < 0 or r.offset % w or r.nbytes % w or r.offset + r.nbytes > size:
+        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
+                            f"{'f32' if w == 4 else 'f16'} inside its {size} bytes"
+                            + ("" if size == own[r.tensor] else " (its smallest replica's)"))
 
 
 def check_graph_and_plan(graph: Graph, plan: Plan) -> None:

@@ -215,7 +215,8 @@ class DeviceMemory:
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:
         """Device ``d``'s arena with f32 NaN (``arena``; but not the (offset, nbytes) ranges in ``keep``) and
-        the given byte ranges of its weight roots with f16 NaN (objects with .tensor, .offset, .nbytes)."""
+        the given byte ranges of its weight roots with NaN of their dtype (``poison_width``; objects with .tensor,
+        .offset, .nbytes)."""
         if arena:
             start = 0
             for off, n in sorted(keep) + [(self.arena_sizes[d], 0)]:
@@ -230,9 +231,13 @@ class DeviceMemory:
         for r in ranges:
             if r.tensor not in self._copies:   # (a scan of every tensor: once per weight, not per step)
                 self._copies[r.tensor] = weight_copies(self.graph, r.tensor)
+            width = poison_width(self.graph, r.tensor)
             for c in self._copies[r.tensor]:
                 if self.binding.places[c].device == d:
-                    self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
+                    if width == 4:
+                        self.cuda.memset_d32_async(self.weight_ptr[c] + r.offset, F32_NAN, r.nbytes // 4, stream)
+                    else:
+                        self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
 
     def copy_inputs(self, d: int, stream) -> None:
         """Device ``d``'s inputs that some node reads from their staging copies into its arena."""
@@ -245,6 +250,14 @@ class DeviceMemory:
             a.free()
         self._allocs = []
 
+
+
+def poison_width(graph: Graph, rid: str) -> int:
+    """The bytes of one NaN that ``DeviceMemory.poison`` writes over weight root ``rid``'s ranges: 4 (f32 NaN) for an
+    f32 root (its ``dtype`` attr), else 2 (f16 NaN, the KV caches'). Why: every range was filled with f16 NaN, whose
+    pairs read as f32 are 0x7E007E00 = 4.27e37, a finite value: a read of a poisoned f32 weight that did not wait
+    for its write computed with it, and the race the poison is there to show went unseen."""
+    return 4 if graph.tensor(rid).attrs.get("dtype") == "f32" else 2
 
 
 def fill_scale(graph: Graph, rid: str) -> float:

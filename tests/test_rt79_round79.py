@@ -109,3 +109,37 @@ def test_the_hand_schedule_keeps_to_max_streams(max_streams):
         assert s == L.multi_stream_schedule(g)
     with pytest.raises(memplan.ScheduleError, match=r"max_streams must be an integer in 1\.\.1024, not 0"):
         L.multi_stream_schedule(g, "hand", 0)
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_a_poison_range_over_an_f32_weight_is_f32_nan(monkeypatch, mode):
+    """``Poison(ranges=...)`` fills weight bytes before a step so that a read which does not wait for their write
+    shows NaN. Every range was filled with the f16 NaN pattern 0x7E00, which an f32 weight reads as 4.27e37, a
+    finite value: y = x * w over a poisoned f32 w came out as 4.27e37 * x, not NaN, and the race it is there to show
+    passed unseen. An f32 root's range is now f32 NaN (whole f32 elements), a cache's still f16 NaN."""
+    import fake_cuda
+
+    from runtime.executor import Executor, Poison
+    from runtime.models.llama import PoisonRange
+
+    fake_cuda.install(monkeypatch)
+    b = memplan.GraphBuilder("poisoned-f32")
+    b.input("x", 16, shape=[4], dtype="f32")
+    b.weight("w", 16, shape=[4], dtype="f32")
+    b.weight("c", 8, shape=[4], dtype="f16")
+    b.node("m", "MUL", ["x", "w"], b.output("y", 16, shape=[4], dtype="f32"))
+    g = b.build()
+    ex = Executor(g, memplan.plan(g), weights={"w": np.full(4, 2.0, np.float32)},
+                  inputs={"x": np.arange(1, 5, dtype=np.float32)})
+    poison = Poison(arena=False, ranges=(PoisonRange("w", 4, 8), PoisonRange("c", 2, 4)))
+    if mode == "eager":
+        ex.run(poison=poison)
+    else:
+        ex.capture(poison=poison)
+        ex.replay(1)
+    y = ex.read("y")
+    assert np.isnan(y[1:3]).all() and list(y[[0, 3]]) == [2.0, 8.0]
+    assert (ex.read("c").view(np.uint16)[1:3] == 0x7E00).all()   # (an f16 cache: f16 NaN, as before)
+    with pytest.raises(ExecutorError, match=r"poison range of 'w': bytes \[2, \+4\) are not whole f32 inside its 16"):
+        ex.run(poison=Poison(arena=False, ranges=(PoisonRange("w", 2, 4),)))
+    ex.free()
