@@ -330,6 +330,8 @@ class CudaCore:
         self._graphs: dict[int, tuple] = {}
         #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
         self._stepped = False
+        #: whether a step issued without ``sync`` may still run on the device (``_settle``)
+        self._in_flight = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
         self._backward = waits_before_records(self.program.steps, plan, skip=self._cross)
 
@@ -394,11 +396,12 @@ class CudaCore:
         self._live()
         if not isinstance(inputs, Mapping):
             raise ExecutorError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
+        self._settle()
         self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
-        """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr; as ``dtype``, by default
-        the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
+        """Copy a tensor back (a step issued with ``sync=False`` first finishes: ``_settle``); shaped by its
+        ``shape`` attr; as ``dtype``, by default the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
         place = self.binding.places.get(tid) if isinstance(tid, str) else None
         if place is not None and place.in_arena and not self._stepped:
@@ -406,11 +409,22 @@ class CudaCore:
             # step's output, silently; weights and caches are written when the executor is made, so they read)
             raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
                                      "bytes hold whatever the device memory held")
+        self._settle()
         return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
         self._live()
+        self._settle()
         self.mem.write_weight(tid, arr)
+
+    def _settle(self) -> None:
+        """Wait for a step issued with ``sync=False`` before a host copy touches its memory. Why: the step's
+        streams are non-blocking, which a plain (legacy default stream) copy does not wait for: ``run(sync=False)``
+        then ``read("logits")`` copied the logits back while the step's kernels could still be writing them, and
+        ``set_inputs`` or ``write_weight`` wrote a staging copy or a weight that its kernels were reading, silently
+        (the docstrings asked for ``synchronize`` first; nothing enforced it)."""
+        if self._in_flight:
+            self.synchronize()
 
     def _check_inputs_set(self) -> None:
         """ValueError naming an input some node reads that neither ``inputs=`` nor ``set_inputs`` gave (``binding.
@@ -552,7 +566,7 @@ class CudaCore:
         _check_sync("run", sync)
         self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
-        self._stepped = True
+        self._stepped = self._in_flight = True
         if sync:
             self.synchronize()
 
@@ -562,6 +576,7 @@ class CudaCore:
         for d in range(self.devices):
             with self.on(d):
                 self.cuda.Context.synchronize()
+        self._in_flight = False
 
     # -- CUDA graphs: one per device -------------------------------------------------------------------
     @property
@@ -599,6 +614,7 @@ class CudaCore:
         n = step_count("replay n", n, 0)
         _check_sync("replay", sync)
         self._stepped = self._stepped or n > 0
+        self._in_flight = self._in_flight or n > 0
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):

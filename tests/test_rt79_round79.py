@@ -143,3 +143,44 @@ def test_a_poison_range_over_an_f32_weight_is_f32_nan(monkeypatch, mode):
     with pytest.raises(ExecutorError, match=r"poison range of 'w': bytes \[2, \+4\) are not whole f32 inside its 16"):
         ex.run(poison=Poison(arena=False, ranges=(PoisonRange("w", 2, 4),)))
     ex.free()
+
+
+def _ops_after_last_launch(drv) -> list[str]:
+    """The fake driver's operations after the step's last kernel launch, by name."""
+    last = max(i for i, op in enumerate(drv.trace) if op[1] in ("launch", "launch_pdl", "graph_launch"))
+    return [op[1] for op in drv.trace[last + 1:]]
+
+
+@pytest.mark.parametrize("how", ["run", "replay"])
+@pytest.mark.parametrize("call", ["read", "set_inputs", "write_weight"])
+def test_a_host_copy_after_a_step_issued_without_sync_waits_for_it(monkeypatch, how, call):
+    """The step's streams are non-blocking, which a plain host copy (``memcpy_dtoh``, ``memcpy_htod``: the legacy
+    default stream) does not wait for. ``run(sync=False)`` (or ``replay(sync=False)``) then ``read("y")`` copied y
+    back while the step's kernels could still be writing it, and ``set_inputs`` / ``write_weight`` overwrote an
+    input's staging copy or a weight its kernels were reading: no synchronize came between the launches and the
+    copy, so the result depended on timing, silently. Each now synchronizes first (once), and after a synced step
+    copies at once, as before."""
+    import fake_cuda
+
+    from runtime.executor import Executor
+
+    drv = fake_cuda.install(monkeypatch)
+    g = _add_graph()
+    x, w = np.arange(4, dtype=np.float32), np.full(4, 2.0, np.float32)
+    ex = Executor(g, memplan.plan(g), weights={"w": w}, inputs={"x": x})
+    if how == "replay":
+        ex.capture()
+        ex.replay(1, sync=False)
+    else:
+        ex.run(sync=False)
+    copy = {"read": lambda: ex.read("y"), "set_inputs": lambda: ex.set_inputs({"x": x}),
+            "write_weight": lambda: ex.write_weight("w", w)}[call]
+    copy()
+    after = _ops_after_last_launch(drv)
+    assert "ctx_sync" in after and after.index("ctx_sync") < after.index("dtoh" if call == "read" else "htod")
+    np.testing.assert_array_equal(ex.read("y"), x + w)
+    ex.run()   # (synced: the copy after it issues no synchronize of its own)
+    n = len(drv.trace)
+    copy()
+    assert "ctx_sync" not in [op[1] for op in drv.trace[n:]]
+    ex.free()
