@@ -314,7 +314,13 @@ class CudaCore:
             with on_device(cuda, contexts, d):
                 self.libs[d].preload({ln.kernel for s in self.program.steps if s.device == d
                                       for ln in self.program.launches[s.node]})
-        self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
+        # each prefetch at the step that finishes its node (a fused group's last member), merged there: keyed by that
+        # step alone, the prefetches after two members of one group overwrote each other, and all but the last
+        # member's were dropped without a word
+        moved: dict[str, list] = {}
+        for after, todo in self._prefetch.items():
+            moved.setdefault(self.program.finished_by[after], []).extend(todo)
+        self._prefetch = moved
         self.fused_groups = self.program.fused_groups
         # the order of the per-device CUDA graphs, None where none exists (devices that wait on each other: a
         # safe plan, which eager steps run; ``capture`` refuses it). Deciding it here refused such a plan outright,

@@ -184,3 +184,26 @@ def test_a_host_copy_after_a_step_issued_without_sync_waits_for_it(monkeypatch, 
     copy()
     assert "ctx_sync" not in [op[1] for op in drv.trace[n:]]
     ex.free()
+
+
+def test_prefetches_after_two_members_of_one_fused_group_are_all_issued(monkeypatch):
+    """``Executor(prefetch=[(after_node, weight, nbytes), ...])`` issues each L2 prefetch at the step that finishes
+    ``after_node``: a fused group's last member for every member. The prefetches were re-keyed by that step in a
+    dict, so those after 'l0.norm' (l0.wo, l1.wo) were overwritten by the one after 'l0.norm_w' (l0.wq), its group's
+    last member: one l2_prefetch launch of three, the others dropped without a word. All three are issued now, after
+    the group's fused kernel."""
+    import fake_cuda
+
+    import runtime.models.llama as L
+    from runtime.executor import Executor
+
+    drv = fake_cuda.install(monkeypatch)
+    cfg = L.config("tiny")
+    g = L.build_graph(cfg)
+    assert [g.nodes[m].id for m in g.groups()["l0.attn_norm_f"]] == ["l0.norm", "l0.norm_w"]   # (premise: one group)
+    ex = Executor(g, memplan.plan(g), weights=L.make_weights(g, cfg), inputs=L.make_inputs(cfg),
+                  prefetch=[("l0.norm", "l0.wo", 64), ("l0.norm_w", "l0.wq", 64), ("l0.norm", "l1.wo", 64)])
+    ex.run()
+    fetched = [op[6][0] for op in drv.trace if op[1] == "launch" and op[3] == "l2_prefetch"]
+    assert fetched == [ex.weight_ptr[w] for w in ("l0.wo", "l1.wo", "l0.wq")]
+    ex.free()
