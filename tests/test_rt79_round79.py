@@ -207,3 +207,49 @@ def test_prefetches_after_two_members_of_one_fused_group_are_all_issued(monkeypa
     fetched = [op[6][0] for op in drv.trace if op[1] == "launch" and op[3] == "l2_prefetch"]
     assert fetched == [ex.weight_ptr[w] for w in ("l0.wo", "l1.wo", "l0.wq")]
     ex.free()
+
+
+def _move_within_one_buffer(op: str, n: int, src: int, dst: int, in_place: bool = False) -> memplan.Graph:
+    """R = CONT(x), an f16 [10] buffer; ``op`` moves its n elements from element ``src`` on to element ``dst`` (two
+    views of R; the destination view is a graph output)."""
+    b = memplan.GraphBuilder(f"move-{op}", alignment=2)
+    b.input("x", 20, shape=[10], dtype="f16")
+    b.node("c0", "CONT", ["x"], b.intermediate("R", 20, shape=[10], dtype="f16"))
+    b.view("a", "R", 2 * n, 2 * src, shape=[n], dtype="f16")
+    if in_place:   # (an in-place CONT of the view: the plan puts its output at the view's address)
+        b.node("m", op, ["a"], b.intermediate("y", 2 * n, shape=[n], dtype="f16"), inplace={"y": "a"})
+        b.node("o", "CONT", ["y"], b.output("moved", 2 * n, shape=[n], dtype="f16"))
+    else:
+        b.view("moved", "R", 2 * n, 2 * dst, kind="output", shape=[n], dtype="f16")
+        b.node("m", op, ["a"], "moved")
+    return b.build()
+
+
+@pytest.mark.parametrize("op,n,src,dst,in_place", [
+    ("RESHAPE", 5, 3, 1, False), ("VIEW", 3, 0, 2, False),                           # not whole words, overlapping
+    ("CONT", 2, 0, 1, False), ("COPY", 2, 1, 0, False), ("RESHAPE", 2, 2, 1, False),  # whole words off a word
+    ("CONT", 2, 1, 1, True),                                                          # in place, off a word
+])
+def test_moving_f16_elements_within_one_buffer_off_whole_words_runs(monkeypatch, op, n, src, dst, in_place):
+    """Verified plans of valid graphs that move f16 elements within one buffer were refused: by a RESHAPE or VIEW
+    of bytes that are not whole words (5 f16 from element 3 on to element 1: KernelError "RESHAPE copies 10 bytes,
+    not whole aligned words, with its output 'moved' over its input 'a'"; round 78 staged only a CONT or COPY),
+    and by any of them for 2 f16 moved one element along, 4 bytes on byte 2 of a word ("copy_u32 kernel needs
+    4-byte alignment"), as by an in-place CONT of such a view. The input is now copied to scratch first and moved
+    as a byte copy (in place: nothing to move), on the emulator and the executor (fake driver); the launches of
+    the Llama steps are unchanged."""
+    import fake_cuda
+
+    from runtime.emulate import emulate
+    from runtime.executor import Executor
+
+    g = _move_within_one_buffer(op, n, src, dst, in_place)
+    plan = memplan.plan(g)
+    x = np.arange(1, 11).astype(np.float16)
+    want = x[src:src + n]
+    fake_cuda.install(monkeypatch)
+    ex = Executor(g, plan, inputs={"x": x})
+    ex.run()
+    for got in (emulate(g, plan, {}, {"x": x}, check=True)[0]["moved"], ex.read("moved")):
+        np.testing.assert_array_equal(np.asarray(got, np.float16), want)
+    ex.free()
