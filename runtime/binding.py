@@ -121,7 +121,8 @@ def _bases_problem(bases, arena: bool) -> str | None:
     or with a message about "a str '8'"; and a list of root bases said each root was missing."""
     name, kinds = ("arena_base", "a mapping or list of each device's base") if arena else \
         ("root_base", "a mapping of each own root's id to its base")
-    listed = isinstance(bases, (list, tuple)) or (isinstance(bases, np.ndarray) and bases.ndim == 1)
+    listed = (isinstance(bases, Sequence) and not isinstance(bases, (str, bytes, bytearray, memoryview))) or (
+        isinstance(bases, np.ndarray) and bases.ndim == 1)
     if isinstance(bases, Mapping) or (arena and listed):
         return None
     one = as_int(bases) if arena else None
