@@ -44,7 +44,7 @@ def test_binding_address_names_a_base_container_of_the_wrong_kind(tid, arena_bas
         b.address(tid, arena_base, root_base)
     # the containers it takes still give the addresses
     off = b.places["x"].offset
-    for bases in ([8192], (8192,), {0: 8192}, np.array([8192])):
+    for bases in ([8192], (8192,), range(8192, 8193), {0: 8192}, np.array([8192])):
         assert b.address("x", bases, 5) == 8192 + off   # (root_base is not read for an arena tensor)
     assert b.address("w", 5, {"w": 4096}) == 4096
 
