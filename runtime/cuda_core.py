@@ -415,6 +415,14 @@ class CudaCore:
             # step's output, silently; weights and caches are written when the executor is made, so they read)
             raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
                                      "bytes hold whatever the device memory held")
+        if place is not None and place.root in self.binding.inputs and place.root not in self.mem.read_inputs \
+                and self.graph.tensor(tid).size:
+            # (a step copies only the inputs some node reads into the arena: an unread one is live at no node, so the
+            # plan may give its bytes to any tensor, and ``read("u")`` returned that tensor's values, or old device
+            # memory, as the input the caller gave, silently)
+            raise ExecutorError(f"read {tid!r}: {'input' if place.root == tid else f'a view of input {place.root!r}'} "
+                                "that no node reads and no output views, so no step copies it into the arena: its "
+                                "bytes there are other tensors' (the plan may reuse them)")
         self._settle()
         return self.mem.read(tid, dtype)
 

@@ -253,3 +253,31 @@ def test_moving_f16_elements_within_one_buffer_off_whole_words_runs(monkeypatch,
     for got in (emulate(g, plan, {}, {"x": x}, check=True)[0]["moved"], ex.read("moved")):
         np.testing.assert_array_equal(np.asarray(got, np.float16), want)
     ex.free()
+
+
+def test_reading_an_input_no_node_reads_is_refused_not_another_tensors_bytes(monkeypatch):
+    """A step copies only the inputs some node reads into the arena; an unread input is live at no node, so the plan
+    gives its bytes to other tensors (here 'u' and the output 'y' both at offset 256). ``read("u")`` then returned
+    y's values ([0, 0.73, 1.76, 2.86]) as the input given ([100, 100, 100, 100]), silently. It is now refused naming
+    the input; a read input and the outputs read as before."""
+    import fake_cuda
+
+    from runtime.executor import Executor
+
+    fake_cuda.install(monkeypatch)
+    b = memplan.GraphBuilder("unread-input")
+    b.input("x", 16, shape=[1, 4], dtype="f32")
+    b.input("u", 16, shape=[1, 4], dtype="f32")
+    b.node("s", "SILU", ["x"], b.output("y", 16, shape=[1, 4], dtype="f32"))
+    g = b.build()
+    plan = memplan.plan(g)
+    assert plan.offsets()["u"] == plan.offsets()["y"]   # (premise: the plan reuses the unread input's bytes)
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    ex = Executor(g, plan, inputs={"x": x, "u": np.full((1, 4), 100, np.float32)})
+    ex.run()
+    with pytest.raises(ExecutorError, match=r"read 'u': input that no node reads and no output views, so no step "
+                                            r"copies it into the arena"):
+        ex.read("u")
+    np.testing.assert_array_equal(ex.read("x"), x)
+    np.testing.assert_allclose(ex.read("y"), x / (1 + np.exp(-x)), rtol=1e-6)
+    ex.free()
