@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from .errors import Spelling
+from .errors import OptionSpelling
 from .errors import UnusedOption as UnusedOption  # (held, as a FieldWarning is, for one ``memplan: warning:`` line)
 from .errors import counted as counted  # (the summary lines' "1 node": the errors' messages count things too)
 from .planfile import INT64, MAX_STREAMS
@@ -196,7 +196,7 @@ def flag_word(name: str) -> str:
 
 #: the library's options as the command line writes them (``errors.NamesOptions``): ``--devices 40`` for
 #: ``devices=40``, ``--device-capacity 1024`` for "the device_capacity of 1024", "memory budget" for ``memory_budget``
-FLAGS = Spelling(flag_spelling, flag_spelling, flag_word)
+FLAGS = OptionSpelling(flag_spelling, flag_spelling, flag_word)
 
 
 def print_warning(text: str) -> None:

@@ -47,8 +47,8 @@ class NamesOptions:
         the class)."""
         return cls(template=template, values=values)
 
-    def spelled(self, spell: Spelling | Callable[[str, str], str]) -> str:
-        """The text with each option field spelt by ``spell`` (a ``Spelling``, or a function ``spell(name,
+    def spelled(self, spell: OptionSpelling | Callable[[str, str], str]) -> str:
+        """The text with each option field spelt by ``spell`` (an ``OptionSpelling``, or a function ``spell(name,
         value_text)`` for an option given a value); the text itself when made without a template."""
         return spell_options(self.template, self.values, spell) if self.template else str(self)
 
@@ -94,10 +94,11 @@ def keyword_spelling(name: str, text: str) -> str:
     return f"{name}={text}"
 
 
-class Spelling(NamedTuple):
+class OptionSpelling(NamedTuple):
     """How a message names an option (``NamesOptions``), per field form: ``given`` an option with its value's text
     (``{devices}``: ``devices=40``), ``named`` the option named as what it sets (``{device_capacity!n}``: "the
-    device_capacity of 1024"), ``word`` its name alone (``{memory_budget!w}``: "memory_budget")."""
+    device_capacity of 1024"), ``word`` its name alone (``{memory_budget!w}``: "memory_budget"). (Not the ONNX
+    importer's ``Spelling``, which names its ``dims`` and ``batch`` alone.)"""
 
     given: Callable[[str, str], str]
     named: Callable[[str, str], str]
@@ -105,7 +106,7 @@ class Spelling(NamedTuple):
 
 
 #: the options as a Python caller writes them: every message's own text
-KEYWORDS = Spelling(keyword_spelling, lambda name, text: f"the {name} of {text}", str)
+KEYWORDS = OptionSpelling(keyword_spelling, lambda name, text: f"the {name} of {text}", str)
 
 
 def literal(text: str) -> str:
@@ -114,15 +115,15 @@ def literal(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def spell_options(template: str, values: dict[str, Any], spell: Spelling | Callable[[str, str], str]) -> str:
+def spell_options(template: str, values: dict[str, Any], spell: OptionSpelling | Callable[[str, str], str]) -> str:
     """``template`` with each field ``{name}`` made ``spell.given(name, repr(values[name]))``, ``{name:text}``
     ``spell.given(name, text)``, ``{name!n}`` ``spell.named(...)`` and ``{name!w}`` ``spell.word(name)``
     (``NamesOptions``). A plain function ``spell`` spells ``given`` and ``named`` alike, and the name alone as
     Python does."""
     import string
 
-    if not isinstance(spell, Spelling):
-        spell = Spelling(spell, spell, KEYWORDS.word)
+    if not isinstance(spell, OptionSpelling):
+        spell = OptionSpelling(spell, spell, KEYWORDS.word)
     forms = {None: spell.given, "n": spell.named}
 
     class Options(string.Formatter):

@@ -314,6 +314,13 @@ class Graph:
             last = node.group
         return units
 
+    def arena_roots(self) -> list[int]:
+        """The indices of the tensors that have bytes of their own in the arena, in the graph's order: its roots but
+        the weights (a view lies within its root's bytes, a weight outside the arena). The buffers a plan places: the
+        lifetimes' buffers, the boxes of a memory map, the spans of a trace."""
+        root = self.root
+        return [t for t, tensor in enumerate(self.tensors) if root[t] == t and tensor.kind != "weight"]
+
     def in_arena(self, t: int) -> bool:
         """Whether tensor ``t``'s bytes live in the arena (its root is not a weight)."""
         try:

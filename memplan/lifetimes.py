@@ -90,8 +90,7 @@ def compute_lifetimes(graph: Graph, hb: HappensBefore, *, fused_groups: bool = F
     n_nodes = len(graph.nodes)
     S = hb.num_streams
     root = graph.root
-    arena_roots = [t for t in range(len(graph.tensors))
-                   if root[t] == t and graph.tensors[t].kind != "weight"]
+    arena_roots = graph.arena_roots()
     buf_of = np.full(len(graph.tensors), -1, dtype=np.int64)
     buf_of[arena_roots] = np.arange(len(arena_roots))
     B = len(arena_roots)
@@ -453,10 +452,9 @@ def aligned_lower_bound(graph: Graph, hb: HappensBefore, lt: Lifetimes, sizes: n
     of rounded sizes less the largest rounding among them (``padded_bound``). For graphs of small tensors
     (256-byte alignment, a few hundred bytes each) this is far above the raw-size bound.
     """
-    bound = lower_bound(graph, hb, lt, sizes)
     a = graph.alignment
-    bound = max(bound, padded_bound(partial(lower_bound, graph, hb, lt), sizes, a))
-    return max(bound, _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a),
+    return max(lower_bound(graph, hb, lt, sizes), padded_bound(partial(lower_bound, graph, hb, lt), sizes, a),
+               _inputs_bound(sizes[lt.has_start], a), sweep_lower_bound(hb, lt, sizes, a),
                cut_lower_bound(hb, lt, sizes, a))
 
 
@@ -499,9 +497,7 @@ def sweep_lower_bound(hb: HappensBefore, lt: Lifetimes, sizes: np.ndarray, align
         return 0
     overwritten = sorted({(a, nd) for a, _b, nd in lt.compatible})
     left_out = [(a, int(hb.pos[nd]) + 1) for a, nd in overwritten]
-    best = _sweep(lo[used], hi[used], sizes[used], end, left_out, sizes)
-    return max(best, padded_bound(lambda w: _sweep(lo[used], hi[used], w[used], end, left_out, w), sizes,
-                                  alignment, used))
+    return _aligned_sweep(lo, hi, used, end, left_out, sizes, alignment)
 
 
 def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
@@ -521,8 +517,8 @@ def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
     the pairs the lifetimes find legal, so at most the bound ``sweep_lower_bound`` gives there. O(accesses)."""
     n_nodes = len(graph.nodes)
     root = graph.root
-    arena = np.array([root[t] == t and graph.tensors[t].kind != "weight" for t in range(len(graph.tensors))],
-                     dtype=bool)
+    arena = np.zeros(len(graph.tensors), dtype=bool)
+    arena[graph.arena_roots()] = True
     if not arena.any():
         return 0
     index = graph.node_index
@@ -560,9 +556,7 @@ def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
                        for _o, i_id in node.inplace
                        for a in (root[graph.tensor_index[i_id]],)
                        if arena[a] and not ends[a] and hi[a] == pos[n] + 1})
-    best = _sweep(lo[used], hi[used], sizes[used], end, left_out, sizes)
-    return max(best, padded_bound(lambda w: _sweep(lo[used], hi[used], w[used], end, left_out, w), sizes,
-                                  graph.alignment, used))
+    return _aligned_sweep(lo, hi, used, end, left_out, sizes, graph.alignment)
 
 
 #: the most roundings ``padded_bound`` tries as the largest of a set (each one more pass of the bound it sharpens)
@@ -581,10 +575,10 @@ def padded_bound(total_of: Callable[[np.ndarray], int], sizes: np.ndarray, align
     rounded up: the set needs its rounded sizes less the largest rounding *of the set* (docs/format.md). The
     bounds took the largest rounding of the whole graph instead: one 1-byte tensor anywhere (a rounding of 255 at
     256) cut a node's three live tensors of 100, 100 and 256 bytes from 612 B to 513 B (greedy's 768 B plan: a gap of
-    0.332 for 0.203), and left plans at their optimum FEASIBLE where no exact solver proved it. Proof: for a set and its highest member ``h``,
-    the weights (``min(rounded, size + r)``) of the others are at most their rounded sizes, and ``h``'s at most its
-    size plus ``r``, so the total less ``r`` is at most the set's need, for any ``r`` >= 0; at ``r`` = the set's
-    largest rounding it is exactly that need. One ``total_of`` pass per rounding tried."""
+    0.332 for 0.203), and left plans at their optimum FEASIBLE where no exact solver proved it. Proof: for a set and
+    its highest member ``h``, the weights (``min(rounded, size + r)``) of the others are at most their rounded sizes,
+    and ``h``'s at most its size plus ``r``, so the total less ``r`` is at most the set's need, for any ``r`` >= 0;
+    at ``r`` = the set's largest rounding it is exactly that need. One ``total_of`` pass per rounding tried."""
     if alignment <= 1 or not len(sizes):
         return 0
     sizes = np.asarray(sizes, dtype=np.int64)
@@ -594,6 +588,16 @@ def padded_bound(total_of: Callable[[np.ndarray], int], sizes: np.ndarray, align
     if len(pads) > PAD_TRIES:
         pads = pads[np.linspace(0, len(pads) - 1, PAD_TRIES).round().astype(np.int64)]
     return max((total_of(np.minimum(rounded, sizes + int(r))) - int(r) for r in pads.tolist()), default=0)
+
+
+def _aligned_sweep(lo: np.ndarray, hi: np.ndarray, used: np.ndarray, end: int, left_out: list[tuple[int, int]],
+                   sizes: np.ndarray, alignment: int) -> int:
+    """``_sweep`` of the roots in ``used`` by their sizes, sharpened by alignment (``padded_bound``): the bound of
+    ``sweep_lower_bound`` and ``issue_order_bound``, which differ only in how they make the spans."""
+    def total(weight: np.ndarray) -> int:
+        return _sweep(lo[used], hi[used], weight[used], end, left_out, weight)
+
+    return max(total(sizes), padded_bound(total, sizes, alignment, used))
 
 
 def _sweep(lo: np.ndarray, hi: np.ndarray, weight: np.ndarray, end: int, left_out: list[tuple[int, int]],

@@ -98,9 +98,10 @@ class Binding:
                                 f"{type(base).__name__} {_short(base)} (tensor {tid!r})")
         # a base whose allocation runs past 2**64 is no address either: a base of 2**64 gave tensor 'k' (offset
         # 8192 of a 10240-byte arena) the "address" 2**64 + 8192, which a 64-bit pointer argument (ctypes, a
-        # driver call) wraps around to 8192, other memory's bytes
+        # driver call) wraps around to 8192, other memory's bytes; nor is a base of 2**64 itself, an empty arena's
+        # too (its tensors' "address" 2**64 was returned, which a 64-bit pointer argument wraps around to 0)
         size = self.arena_bytes[p.device] if p.in_arena else self._own_root_bytes[p.root]
-        if whole + size > ADDRESS_SPACE:
+        if whole + max(size, 1) > ADDRESS_SPACE:
             what = f"device {p.device}'s {size}-byte arena" if p.in_arena else f"root {p.root!r} ({size} B)"
             raise ExecutorError(f"address: {which} = {whole} puts {what} past the end of the 64-bit address space "
                                 f"(2**64; tensor {tid!r})")

@@ -161,10 +161,11 @@ GPU_STACK = "pycuda and an NVIDIA GPU (pip install -e '.[cuda]')"
 TOOL_STACK = f"pycuda, cuda.bindings for CUDA graphs and an NVIDIA GPU ({GRAPH_INSTALL})"
 
 
-def _has_driver_bindings() -> bool:
-    """Whether ``cuda.bindings.driver`` imports (the ``graphs`` extra, or torch's CUDA wheels, bring it)."""
+def has_driver_bindings() -> bool:
+    """Whether ``cuda.bindings.driver`` imports (the ``graphs`` extra, or torch's CUDA wheels, bring it): what the
+    tools' CUDA graphs and PDL launches (``kernels.library.pdl_supported``) go through."""
     try:
-        from cuda.bindings import driver  # noqa: F401
+        import cuda.bindings.driver  # noqa: F401
     except ImportError:
         return False
     return True
@@ -200,7 +201,7 @@ def need_pycuda() -> None:
     except ImportError as exc:
         # every tool also needs cuda.bindings (below): where that is missing too, the ``cuda`` extra alone ran into
         # a second refusal ("needs cuda.bindings ... '.[graphs]'") once installed; the ``graphs`` extra brings both
-        stack = GPU_STACK if _has_driver_bindings() else TOOL_STACK
+        stack = GPU_STACK if has_driver_bindings() else TOOL_STACK
         raise ToolArgError(f"needs {stack}: {exc}") from None
     # pycuda imports on a machine whose driver finds no device (``CUDA_VISIBLE_DEVICES=``, a host without a GPU
     # or its driver loaded): the tools' first context then raised pycuda's "cuInit failed: no CUDA-capable device"

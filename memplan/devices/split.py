@@ -253,12 +253,12 @@ def check_capacity_arg(device_capacity: Any) -> None:
         return
     device_capacity = _as_sequence(device_capacity)
     if not isinstance(device_capacity, (list, tuple)) or not device_capacity:
-        raise BudgetError(f"device_capacity must be a non-negative byte count below 2**63, or a list of them (one per "
-                          f"device), not {_short(device_capacity)}")
+        raise BudgetError.of("{device_capacity!w} must be a non-negative byte count below 2**63, or a list of them "
+                             f"(one per device), not {literal(_short(device_capacity))}")
     for d, v in enumerate(device_capacity):
         if not _is_byte_count(v):
-            raise BudgetError(f"device_capacity[{d}] (device {d}) must be a non-negative byte count below 2**63, "
-                              f"not {_short(v)}")
+            raise BudgetError.of(f"{{device_capacity!w}}[{d}] (device {d}) must be a non-negative byte count below "
+                                 f"2**63, not {literal(_short(v))}")
 
 
 def device_capacities(device_capacity: Any, n: int) -> tuple[int, ...] | None:
@@ -272,6 +272,6 @@ def device_capacities(device_capacity: Any, n: int) -> tuple[int, ...] | None:
     device_capacity = _as_sequence(device_capacity)
     if len(device_capacity) != n:
         k = len(device_capacity)
-        raise BudgetError(f"device_capacity lists {k} capacit{'y' if k == 1 else 'ies'} for {n} device"
-                          f"{'s' * (n != 1)}: give one per device (or one number, each device's)")
+        raise BudgetError.of(f"{{device_capacity!w}} lists {k} capacit{'y' if k == 1 else 'ies'} for {n} device"
+                             f"{'s' * (n != 1)}: give one per device (or one number, each device's)")
     return tuple(as_int(v) for v in device_capacity)   # plain ints: numpy ones wrap around in int64 sums

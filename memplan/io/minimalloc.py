@@ -595,7 +595,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
             raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
     check_packing(table, sol)
-    return sol
+    return sol   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)
 
 
 def check_packing(table: CsvTable, sol: Solution) -> None:
@@ -605,4 +605,4 @@ def check_packing(table: CsvTable, sol: Solution) -> None:
     clash = _clash(table, np.asarray(sol.offsets, dtype=np.int64)) if table.gaps is not None else None
     if clash is not None:
         raise InvalidPacking(f"{table.path}: solver {sol.solver!r} overlapped buffers {table.ids[clash[0]]!r} and "
-                             f"{table.ids[clash[1]]!r}, which are live at the same time (a solver bug)")   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)
+                             f"{table.ids[clash[1]]!r}, which are live at the same time (a solver bug)")

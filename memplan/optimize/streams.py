@@ -64,14 +64,13 @@ SCAN_CANDIDATES = 16
 #: a wide fork's branches at 24 .. 48 streams, where the free-est stream wins at once and the index tried them all)
 SCAN_COVERED = True
 
-#: ``list_schedule_twin`` keeps dense clocks (an int32 numpy row per clock) above this many possible streams (fewer:
-#: dict clocks, which hold only the streams a clock knows) ...
+#: ``list_schedule_twin`` keeps dense clocks (an int32 numpy row per clock) once more than this many streams are in use
+#: (fewer: dict clocks, which hold only the streams a clock knows), whatever the number of units: a dense row is made
+#: only where a unit takes an event, and a stream's clock row is shared by its units up to the next one, where dict
+#: clocks copy a dict for every unit, each holding every stream its clock knows. Why: past a cap of 2**26 cells
+#: counting a row for every unit, the dict clocks that stayed took 3.8 GB and 85 s of CPU for a 100,000-node MoE-like
+#: graph on 1,024 streams, whose clocks know hundreds of streams each; dense rows: 0.32 GB and 6.7 s, the same schedule
 DENSE_STREAMS = 32
-#: (whatever the number of units: a dense row is made only where a unit takes an event, and a stream's clock row is
-#: shared by its units up to the next one, where dict clocks copy a dict for every unit, each holding every stream its
-#: clock knows. Why: past a cap of 2**26 cells counting a row for every unit, the dict clocks that stayed took 3.8 GB
-#: and 85 s of CPU for a 100,000-node MoE-like graph on 1,024 streams, whose clocks know hundreds of streams each;
-#: dense rows: 0.32 GB and 6.7 s, the same schedule)
 #: with dense clocks, ``related`` finds the streams that know an input through the most that each block of this many
 #: streams knows of the input's stream (``_block_max``): the blocks holding a knower, then their rows only. Why: a
 #: whole column of the clock matrix per input was O(streams) per unit (a 20,000-branch fork on 1,024 streams: every
@@ -294,7 +293,6 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
     width = min(k, n)   # (stream ids lie below both: no more streams are used than units)
     # dense clocks once more than DENSE_STREAMS streams are in use (a chain at 1,024 streams keeps dict clocks: a
     # width x width matrix for the one stream it uses was 4 MB per 1,000 units); the same schedules either way
-    may_dense = width > DENSE_STREAMS
     dense = False
     matrix = block_most = np.zeros((0, 0), dtype=np.int32)
     block_rows = np.arange(-(-width // KNOW_BLOCK) * KNOW_BLOCK).reshape(-1, KNOW_BLOCK)   # a block's streams
@@ -674,7 +672,7 @@ def list_schedule_twin(U: Units, k: int, event_us: float, *, mode: str = "eft",
             know[s] = clock[u] = newk   # never changed in place: the next unit on s copies it
         used = max(used, s + 1)
         stream[u], seq[u] = s, count[s] - 1
-        if may_dense and not dense and used > DENSE_STREAMS:
+        if not dense and used > DENSE_STREAMS:   # (``used`` <= ``width``: stream ids lie below it)
             matrix, know, block_most = _dense_clocks(know, clock, stream, width)
             dense = True
         end[u] = t + U.cost[u]

@@ -88,7 +88,7 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
                 hi[ri] = x0[n.id]
     ends = {root[t] for t, tensor in enumerate(graph.tensors) if tensor.kind == "output"}
     spans = []
-    for t in arena_roots(graph):
+    for t in graph.arena_roots():
         tensor = graph.tensors[t]
         off = offsets.get(tensor.id)
         if off is None:
@@ -98,14 +98,6 @@ def root_spans(graph: Graph, plan: Plan, x0: Mapping[str, float], x1: Mapping[st
         spans.append(Span(tensor.id, off, tensor.size, start, end, first_stream.get(t, (0, 0))[1],
                           device_of.get(tensor.id, 0)))
     return spans
-
-
-def arena_roots(graph: Graph) -> list[int]:
-    """The indices of the tensors that have bytes of their own in the arena, in the graph's order: its root tensors
-    but the weights (a view lies within its root's bytes, a weight outside the arena). The boxes of a memory map and
-    the spans of a trace are these."""
-    root = graph.root
-    return [t for t, tensor in enumerate(graph.tensors) if root[t] == t and tensor.kind != "weight"]
 
 
 def tensor_devices(plan: Plan) -> dict[str, int]:

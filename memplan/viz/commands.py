@@ -97,12 +97,10 @@ def _import_notes(name: str, lines: list[str]) -> Iterator[None]:
 
 
 def _drawn(graph, listed: int) -> str:
-    """What ``draw``'s summary says it drew: one box per arena root (``arena_roots``), of the ``listed`` tensors of
-    the plan. Why: it said "memory map of 85 tensors" for llama-tiny, every tensor the plan lists, where the picture
+    """What ``draw``'s summary says it drew: one box per arena root (``Graph.arena_roots``), of the ``listed`` tensors
+    of the plan. Why: it said "memory map of 85 tensors" for llama-tiny, every tensor the plan lists, where the picture
     holds 49 boxes: its 24 weights are outside the arena and its 12 views lie within their roots' boxes."""
-    from . import arena_roots
-
-    drawn = len(arena_roots(graph))
+    drawn = len(graph.arena_roots())
     text = f"memory map of {argtypes.counted(drawn, 'tensor')}"
     if drawn == listed:
         return text

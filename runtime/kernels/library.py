@@ -10,7 +10,7 @@ import ctypes
 from collections import OrderedDict
 from pathlib import Path
 
-from ..cuda_util import GRAPH_INSTALL, check, import_pycuda
+from ..cuda_util import GRAPH_INSTALL, check, has_driver_bindings, import_pycuda
 from .ops import (
     ATTN_FUSED_NAMES,
     ATTN_MMA_H_NAMES,
@@ -135,11 +135,7 @@ class _OnDemand(dict):
 def pdl_supported() -> bool:
     """Whether PDL launches are possible here: they go through ``cuda.bindings`` (pycuda has no
     ``cuLaunchKernelEx``), which the ``cuda`` extra does not require."""
-    try:
-        import cuda.bindings.driver  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return has_driver_bindings()
 
 
 class KernelLibrary:

@@ -262,9 +262,9 @@ def _stages_what_it_overwrites(graph: Graph, addr, node) -> bool:
     of it was refused (round 78: now for a CONT or COPY); so were, until round 79, the same move by a RESHAPE or
     VIEW, and moving 2 f16 one element along it (4 bytes, whole words, at byte 2 of a word: "copy_u32 needs 4-byte
     alignment") by any of them, verified plans of valid graphs."""
-    out = node.outputs[0] if node.outputs else None
-    if node.op == "MUL_MAT" or out is None:
+    if node.op == "MUL_MAT" or not node.outputs:
         return node.op == "MUL_MAT"
+    out = node.outputs[0]
     if node.op in ("ADD", "MUL", "CONT") and _dtype(graph, out) == "f16" and any(
             _dtype(graph, t) == "f32" for t in node.inputs):
         return True

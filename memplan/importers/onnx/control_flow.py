@@ -20,8 +20,8 @@ What stays refused, each naming the node and why: a ``Loop`` without a trip coun
 passes its condition on, of a trip count not known at import, or whose body computes its condition from what the
 inputs hold (how many iterations run is then a run-time fact: its scan outputs' sizes are not static), a
 zero-iteration ``Loop`` with a scan output whose element shape its body does not declare, or declares otherwise than
-its nodes compute (the body never runs; one it declares as computed is planned an empty tensor, round 76), a ``Scan`` over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body
-runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
+its nodes compute (the body never runs; one it declares as computed is planned an empty tensor, round 76), a ``Scan``
+over ``MAX_UNROLL`` or of length 0, ``Scan``-8, and ``SequenceMap`` (whose body runs per element of a sequence). The model passed in is never modified: each expansion works on a copy.
 """
 
 from __future__ import annotations
@@ -239,11 +239,29 @@ def _count_nodes(onnx, g, main) -> int:
     return total
 
 
-def _computed_type(onnx, model, body, k: int):
+def _outer_types(onnx, model) -> dict[str, Any]:
+    """The type (a ``TypeProto``) of each value of ``model``'s graph that ONNX's inference of the model, or the graph's
+    own declarations (its inputs, outputs, value infos and initializers), give one: the types a subgraph's reads from
+    the graph around take (``_computed_type``)."""
+    g = model.graph
+    try:
+        inferred = list(onnx.shape_inference.infer_shapes(model).graph.value_info)
+    except Exception:  # noqa: BLE001 - no inference: the declarations alone
+        inferred = []
+    types = {t.name: onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims)) for t in g.initializer}
+    types.update((vi.name, vi.type) for vi in (*inferred, *g.value_info, *g.output, *g.input) if vi.HasField("type"))
+    return types
+
+
+def _computed_type(onnx, model, body, k: int, outer: dict[str, Any]):
     """The type ONNX's inference gives output ``k`` of subgraph ``body`` of ``model`` from the body's own nodes, its
-    declared type set aside (a ``TypeProto``), or None where inference fails; a value of the graph around, whose type
-    the body alone does not know, leaves what it decides open. What onnxruntime's empty scan output of a Loop that runs
-    no iteration takes, or refuses (``_Expander.empty_scan``)."""
+    declared type set aside (a ``TypeProto``), or None where inference fails; a value the body reads from the graph
+    around has its type there (``outer``: ``_outer_types``), one of unknown type leaves what it decides open. What
+    onnxruntime's empty scan output of a Loop that runs no iteration takes, or refuses (``_Expander.empty_scan``).
+    Why the outer types: a body computing its scan output as ``Identity(x)`` of the graph's input x of [4] while
+    declaring [2, 2] was left to its declaration (the body alone knows nothing of x), so planned [0, 2, 2] where
+    onnxruntime's empty output is [0]: a ``ConstantOfShape(10 - ReduceSum(Shape(scan)))`` planned 24 bytes, and
+    onnxruntime wrote 40."""
     g = onnx.GraphProto()
     g.CopyFrom(body)
     name = g.output[k].name
@@ -251,7 +269,8 @@ def _computed_type(onnx, model, body, k: int):
     kept = [vi for vi in g.value_info if vi.name != name]
     del g.value_info[:]
     g.value_info.extend(kept)
-    g.input.extend(onnx.ValueInfoProto(name=v) for v in sorted(_free_names(body)))   # (untyped: unknown here)
+    g.input.extend(onnx.ValueInfoProto(name=v, type=outer[v]) if v in outer else onnx.ValueInfoProto(name=v)
+                   for v in sorted(_free_names(body)))
     alone = onnx.helper.make_model(g, opset_imports=model.opset_import, ir_version=model.ir_version)
     alone.functions.extend(model.functions)
     try:
@@ -292,6 +311,8 @@ class _Expander:
         #: the nodes the Loop being expanded may add (``MAX_UNROLLED_NODES`` less what the expansion added before),
         #: checked after each iteration of a while-loop, whose count of iterations is not estimated before
         self.room: int | None = None
+        #: the types of the graph's values (``_outer_types``), made at the first Loop that runs no iteration
+        self.outer_types: dict[str, Any] | None = None
 
     def declared(self, vi) -> str | None:
         """The type value info ``vi`` declares (``tensor(float)``), or None where it declares none."""
@@ -661,16 +682,21 @@ class _Expander:
                              "never runs (not supported; declare the body output's shape)")
         declared = [d.dim_value for d in tt.shape.dim]
         said = f"{no_run}: its body declares scan output #{j} {target!r} (body output {vi.name!r})"
-        computed = _computed_type(self.onnx, self.model, body, 1 + carried + j)
+        if self.outer_types is None:   # (once an expansion pass: the model's inference)
+            self.outer_types = _outer_types(self.onnx, self.model)
+        computed = _computed_type(self.onnx, self.model, body, 1 + carried + j, self.outer_types)
         ct = computed.tensor_type if computed is not None and computed.HasField("tensor_type") else None
         if ct is not None and ct.elem_type and ct.elem_type != tt.elem_type:
             raise GraphError(f"{said} {self.declared(vi)}, but its nodes compute "
                              f"{_known_type(self.onnx, computed)}: onnxruntime refuses to load the model (\"Type "
                              "Error\")")
-        fixed = ct is not None and ct.HasField("shape") and all(d.HasField("dim_value") for d in ct.shape.dim)
-        dims = [d.dim_value for d in ct.shape.dim] if fixed else None
-        if fixed and dims != declared:
-            raise GraphError(f"{said} of element shape {declared}, but its nodes compute {dims}: onnxruntime's empty "
+        # (a rank of its own too, where some dimension is a name: an outer value of a symbolic shape, [N] computed for
+        # [2, 2] declared, is [0] in onnxruntime as [4] is, where the declaration planned [0, 2, 2])
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in ct.shape.dim] \
+            if ct is not None and ct.HasField("shape") else declared
+        if len(dims) != len(declared) or all(isinstance(d, int) for d in dims) and dims != declared:
+            raise GraphError(f"{said} of element shape {declared}, but its nodes compute "
+                             f"[{', '.join(map(str, dims))}]: onnxruntime's empty "
                              "output then has another shape than the declared one, which its graph optimizations "
                              "decide (declare the shape the body computes)")
         empty = self.onnx.TensorProto()

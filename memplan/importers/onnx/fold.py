@@ -203,19 +203,18 @@ _WIDE_MARK = "memplan:float32-value:"
 #: doc_string prefix of a Constant ``_fold_round`` made of a float value an inexact op computed (``_inexact_rounding``),
 #: so that a later round still knows it
 _INEXACT_MARK = "memplan:inexact:"
+#: the float ops that sum (or multiply) many values, in an order onnxruntime's vectorized kernel and numpy choose apart
+#: (float32 [0.3333] * 3 + ... summed to 12.0 there, 12.000002 here): exact only of whole numbers whose partial results
+#: the type holds exactly (``_whole_sum``)
+_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare",
+                           "Sum"})
 #: the float ops whose results onnxruntime's CPU kernels and onnx's evaluator (numpy) round differently: elementwise
 #: functions no library rounds correctly (onnxruntime's vectorized ones differ from the C library's by an ulp, and
-#: from one element of a tensor to the next), and those built of them
+#: from one element of a tensor to the next), those built of them, and the ordered sums
 _INEXACT_OPS = frozenset({
     "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Celu", "Cos", "Cosh", "Elu", "Erf", "Exp", "Gelu", "Gemm",
     "HardSigmoid", "HardSwish", "LogSoftmax", "Log", "LpNormalization", "Mish", "Pow", "ReduceL2", "ReduceLogSum",
-    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}
-    | {"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Sum"})
-#: the float ops of ``_INEXACT_OPS`` that sum (or multiply) many values, in an order onnxruntime's vectorized kernel
-#: and numpy choose apart (float32 [0.3333] * 3 + ... summed to 12.0 there, 12.000002 here): exact only of whole
-#: numbers whose partial results the type holds exactly (``_whole_sum``)
-_ORDERED_SUMS = frozenset({"Einsum", "MatMul", "ReduceL1", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare",
-                           "Sum"})
+    "ReduceLogSumExp", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Tan", "Tanh"}) | _ORDERED_SUMS
 #: the ops that round a float to a whole number (Round: to the nearest, halves to even)
 _ROUNDINGS = frozenset({"Ceil", "Floor", "Round", "Cast", "CastLike"})
 
@@ -1662,7 +1661,9 @@ def _integer_log_reduction(n, ins: list, opsets: dict[str, int]) -> list | None:
     found = _evaluate(n, [x.astype(np.float64)] + list(ins[1:]), opsets)
     if not found or not isinstance(found[0], np.ndarray) or _near_whole(found[0], "Cast"):
         return None
-    return [np.trunc(found[0]).astype(x.dtype)]
+    # (an array whatever its rank: numpy's trunc of a 0-d array, ``keepdims=0``'s scalar, is a numpy scalar, which
+    # the fold drops as no value: ``ReduceLogSum(Shape(x), keepdims=0)`` stayed unknown)
+    return [np.asarray(np.trunc(found[0])).astype(x.dtype)]
 
 
 def _whole_sum(n, ins: list, result: list) -> bool:

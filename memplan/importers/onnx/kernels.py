@@ -242,9 +242,8 @@ def check_mel_weight_edges(n, where: str, values: dict) -> None:
             index = np.floor(np.float32(dft + 1) * hertz / np.float32(rate))
         if not 0 <= index < bins:   # (NaN too)
             raise GraphError(f"{where}: its {name} {n.input[k]!r} ({float(hertz)} Hz) falls in bin {float(index):g} "
-                             f"of a spectrogram of {bins} "
-                             f"(dft_length {dft}, sample_rate {rate}); onnxruntime refuses to run it (\"{name} produces "
-                             "a mel triangle filter bank that is out of range\")")
+                             f"of a spectrogram of {bins} (dft_length {dft}, sample_rate {rate}); onnxruntime refuses "
+                             f"to run it (\"{name} produces a mel triangle filter bank that is out of range\")")
 
 
 def check_integer_divisor(n, where: str, values: dict) -> None:
