@@ -81,6 +81,8 @@ class Binding:
         p = self.places.get(tid) if isinstance(tid, str) else None
         if p is None:
             raise ExecutorError(f"address: the bound graph has no tensor {_short(tid)}")
+        if (why := _bases_problem(arena_base if p.in_arena else root_base, p.in_arena)) is not None:
+            raise ExecutorError(f"address: {why} (tensor {tid!r})")
         try:
             base = arena_base[p.device] if p.in_arena else root_base[p.root]
         except (KeyError, IndexError, TypeError):
@@ -109,6 +111,24 @@ class Binding:
     def _own_root_bytes(self) -> dict[str, int]:
         """``own_roots`` by name, built once: ``address`` is asked for every tensor of a graph."""
         return dict(self.own_roots)
+
+
+def _bases_problem(bases, arena: bool) -> str | None:
+    """Why ``bases`` is not the container ``Binding.address`` takes, or None: ``arena_base`` maps each device to its
+    arena's base (a mapping or a list indexed by device), ``root_base`` each own root's id to its base (a mapping).
+    Why: one base given where the container is expected (``arena_base=8192`` for ``[8192]``) was indexed
+    regardless and said "the arena of device 0, which arena_base gives no base", as if a device were missing; a
+    string or bytes was indexed too, so ``arena_base=b"\\x00"`` put the arena at 0 and ``"8192"`` at "8", silently
+    or with a message about "a str '8'"; and a list of root bases said each root was missing."""
+    name, kinds = ("arena_base", "a mapping or list of each device's base") if arena else \
+        ("root_base", "a mapping of each own root's id to its base")
+    listed = (isinstance(bases, Sequence) and not isinstance(bases, (str, bytes, bytearray, memoryview))) or (
+        isinstance(bases, np.ndarray) and bases.ndim == 1)
+    if isinstance(bases, Mapping) or (arena and listed):
+        return None
+    one = as_int(bases) if arena else None
+    return f"{name} must be {kinds}, not {type(bases).__name__} {_short(bases)}" + (
+        f" (one device's base: [{one}])" if one is not None else "")
 
 
 def bind(graph: Graph, plan: Plan) -> Binding:

@@ -55,7 +55,7 @@ from .cuda_util import (
     import_pycuda,
     launch_graph,
 )
-from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device
+from .device_memory import FILL_SEED_STRIDE, DeviceMemory, on_device, poison_width
 from .kernels import GEMV_NORM_OFF, MEMCPY, KernelLibrary, Launch
 from .kernels.ops import pdl_by_default, weight_product_rows, weight_products_read_f16
 from .layout import layout, stage_order
@@ -128,7 +128,8 @@ class Jitter:
 
 @dataclass(frozen=True)
 class Poison:
-    """Fill the arena (f32 NaN) and the given byte ranges of weight tensors (f16 NaN) before a step."""
+    """Fill the arena (f32 NaN) and the given byte ranges of weight tensors (NaN of their dtype: f32 for an f32
+    weight, else f16) before a step."""
 
     arena: bool = True
     ranges: tuple = ()   # objects with .tensor, .offset, .nbytes (runtime.models.llama.PoisonRange)
@@ -197,8 +198,8 @@ def check_prefetch_weight(graph: Graph, wid: str) -> None:
 
 
 def check_poison_range(graph: Graph, binding, r) -> None:
-    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole f16 inside a weight or cache
-    root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
+    """ExecutorError naming ``r.tensor`` unless the range (``Poison.ranges``) is whole NaNs of its fill (f32 for an
+    f32 root, else f16: ``poison_width``) inside a weight or cache root and inside every replica of it (``weight_copies``: ``DeviceMemory.poison`` fills them all, a hand-made
     ``replica_of`` may be smaller), and names the original, not a replica: a replica holds its original's values, so
     poisoning one copy alone made the devices compute with different weights (as ``write_weight`` refuses it)."""
     own = dict(binding.own_roots)
@@ -208,9 +209,11 @@ def check_poison_range(graph: Graph, binding, r) -> None:
         raise ExecutorError(f"poison range of {r.tensor!r}: a replica of {src!r} (its copy on device "
                             f"{binding.places[r.tensor].device}): poison the original, which poisons every replica")
     size = min(own.get(c, graph.tensor(c).size) for c in weight_copies(graph, r.tensor))
-    if r.offset < 0 or r.nbytes < 0 or r.offset % 2 or r.nbytes % 2 or r.offset + r.nbytes > size:
-        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole f16 inside "
-                            f"its {size} bytes" + ("" if size == own[r.tensor] else " (its smallest replica's)"))
+    w = poison_width(graph, r.tensor)
+    if r.offset < 0 or r.nbytes < 0 or r.offset % w or r.nbytes % w or r.offset + r.nbytes > size:
+        raise ExecutorError(f"poison range of {r.tensor!r}: bytes [{r.offset}, +{r.nbytes}) are not whole "
+                            f"{'f32' if w == 4 else 'f16'} inside its {size} bytes"
+                            + ("" if size == own[r.tensor] else " (its smallest replica's)"))
 
 
 def check_graph_and_plan(graph: Graph, plan: Plan) -> None:
@@ -311,7 +314,13 @@ class CudaCore:
             with on_device(cuda, contexts, d):
                 self.libs[d].preload({ln.kernel for s in self.program.steps if s.device == d
                                       for ln in self.program.launches[s.node]})
-        self._prefetch = {self.program.finished_by[a]: v for a, v in self._prefetch.items()}
+        # each prefetch at the step that finishes its node (a fused group's last member), merged there: keyed by that
+        # step alone, the prefetches after two members of one group overwrote each other, and all but the last
+        # member's were dropped without a word
+        moved: dict[str, list] = {}
+        for after, todo in self._prefetch.items():
+            moved.setdefault(self.program.finished_by[after], []).extend(todo)
+        self._prefetch = moved
         self.fused_groups = self.program.fused_groups
         # the order of the per-device CUDA graphs, None where none exists (devices that wait on each other: a
         # safe plan, which eager steps run; ``capture`` refuses it). Deciding it here refused such a plan outright,
@@ -327,6 +336,8 @@ class CudaCore:
         self._graphs: dict[int, tuple] = {}
         #: whether a step has run (``read`` refuses an arena tensor before: its bytes are the allocation's old ones)
         self._stepped = False
+        #: whether a step issued without ``sync`` may still run on the device (``_settle``)
+        self._in_flight = False
         # (a cross-device event is not captured: each device's graph waits for those it receives from instead)
         self._backward = waits_before_records(self.program.steps, plan, skip=self._cross)
 
@@ -391,11 +402,12 @@ class CudaCore:
         self._live()
         if not isinstance(inputs, Mapping):
             raise ExecutorError(f"set_inputs {type(inputs).__name__}: expected a mapping of input id -> array")
+        self._settle()
         self.mem.set_inputs(inputs)
 
     def read(self, tid: str, dtype=None) -> np.ndarray:
-        """Copy a tensor back (after ``synchronize``); shaped by its ``shape`` attr; as ``dtype``, by default
-        the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
+        """Copy a tensor back (a step issued with ``sync=False`` first finishes: ``_settle``); shaped by its
+        ``shape`` attr; as ``dtype``, by default the tensor's own (its ``dtype`` attr: f16, i32; f32 without one)."""
         self._live()
         place = self.binding.places.get(tid) if isinstance(tid, str) else None
         if place is not None and place.in_arena and not self._stepped:
@@ -403,11 +415,30 @@ class CudaCore:
             # step's output, silently; weights and caches are written when the executor is made, so they read)
             raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
                                      "bytes hold whatever the device memory held")
+        if place is not None and place.root in self.binding.inputs and place.root not in self.mem.read_inputs \
+                and self.graph.tensor(tid).size:
+            # (a step copies only the inputs some node reads into the arena: an unread one is live at no node, so the
+            # plan may give its bytes to any tensor, and ``read("u")`` returned that tensor's values, or old device
+            # memory, as the input the caller gave, silently)
+            raise ExecutorError(f"read {tid!r}: {'input' if place.root == tid else f'a view of input {place.root!r}'} "
+                                "that no node reads and no output views, so no step copies it into the arena: its "
+                                "bytes there are other tensors' (the plan may reuse them)")
+        self._settle()
         return self.mem.read(tid, dtype)
 
     def write_weight(self, tid: str, arr: np.ndarray) -> None:
         self._live()
+        self._settle()
         self.mem.write_weight(tid, arr)
+
+    def _settle(self) -> None:
+        """Wait for a step issued with ``sync=False`` before a host copy touches its memory. Why: the step's
+        streams are non-blocking, which a plain (legacy default stream) copy does not wait for: ``run(sync=False)``
+        then ``read("logits")`` copied the logits back while the step's kernels could still be writing them, and
+        ``set_inputs`` or ``write_weight`` wrote a staging copy or a weight that its kernels were reading, silently
+        (the docstrings asked for ``synchronize`` first; nothing enforced it)."""
+        if self._in_flight:
+            self.synchronize()
 
     def _check_inputs_set(self) -> None:
         """ValueError naming an input some node reads that neither ``inputs=`` nor ``set_inputs`` gave (``binding.
@@ -549,7 +580,7 @@ class CudaCore:
         _check_sync("run", sync)
         self._check_step_args(jitter, poison)
         self._issue(jitter, poison)
-        self._stepped = True
+        self._stepped = self._in_flight = True
         if sync:
             self.synchronize()
 
@@ -559,6 +590,7 @@ class CudaCore:
         for d in range(self.devices):
             with self.on(d):
                 self.cuda.Context.synchronize()
+        self._in_flight = False
 
     # -- CUDA graphs: one per device -------------------------------------------------------------------
     @property
@@ -596,6 +628,7 @@ class CudaCore:
         n = step_count("replay n", n, 0)
         _check_sync("replay", sync)
         self._stepped = self._stepped or n > 0
+        self._in_flight = self._in_flight or n > 0
         if len(self._graphs) == 1:
             ((d, (_graph, exe)),) = self._graphs.items()
             with self.on(d):

@@ -24,6 +24,7 @@ from .binding import (
     Binding,
     arena_base,
     check_weight_names,
+    graph_shape,
     host_input,
     host_weight,
     read_inputs,
@@ -73,7 +74,7 @@ class DeviceMemory:
         self.arenas = [arena_base(lambda k, d=d: self.alloc(k, d), n, b.alignment)
                        for d, n in enumerate(self.arena_sizes)]
         if weights_from is not None:
-            _check_shared_weights(b, weights_from)
+            _check_shared_weights(graph, b, weights_from)
         self.weight_ptr: dict[str, int] = dict(weights_from.weight_ptr) if weights_from is not None else {}
         for rid, size in b.own_roots:
             if rid not in self.weight_ptr:
@@ -214,7 +215,8 @@ class DeviceMemory:
     # -- on a stream, inside a step (the caller has the device's context current) ---------------------------
     def poison(self, d: int, stream, arena: bool, ranges, keep: tuple[tuple[int, int], ...] = ()) -> None:
         """Device ``d``'s arena with f32 NaN (``arena``; but not the (offset, nbytes) ranges in ``keep``) and
-        the given byte ranges of its weight roots with f16 NaN (objects with .tensor, .offset, .nbytes)."""
+        the given byte ranges of its weight roots with NaN of their dtype (``poison_width``; objects with .tensor,
+        .offset, .nbytes)."""
         if arena:
             start = 0
             for off, n in sorted(keep) + [(self.arena_sizes[d], 0)]:
@@ -229,9 +231,13 @@ class DeviceMemory:
         for r in ranges:
             if r.tensor not in self._copies:   # (a scan of every tensor: once per weight, not per step)
                 self._copies[r.tensor] = weight_copies(self.graph, r.tensor)
+            width = poison_width(self.graph, r.tensor)
             for c in self._copies[r.tensor]:
                 if self.binding.places[c].device == d:
-                    self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
+                    if width == 4:
+                        self.cuda.memset_d32_async(self.weight_ptr[c] + r.offset, F32_NAN, r.nbytes // 4, stream)
+                    else:
+                        self.cuda.memset_d16_async(self.weight_ptr[c] + r.offset, F16_NAN, r.nbytes // 2, stream)
 
     def copy_inputs(self, d: int, stream) -> None:
         """Device ``d``'s inputs that some node reads from their staging copies into its arena."""
@@ -244,6 +250,14 @@ class DeviceMemory:
             a.free()
         self._allocs = []
 
+
+
+def poison_width(graph: Graph, rid: str) -> int:
+    """The bytes of one NaN that ``DeviceMemory.poison`` writes over weight root ``rid``'s ranges: 4 (f32 NaN) for an
+    f32 root (its ``dtype`` attr), else 2 (f16 NaN, the KV caches'). Why: every range was filled with f16 NaN, whose
+    pairs read as f32 are 0x7E007E00 = 4.27e37, a finite value: a read of a poisoned f32 weight that did not wait
+    for its write computed with it, and the race the poison is there to show went unseen."""
+    return 4 if graph.tensor(rid).attrs.get("dtype") == "f32" else 2
 
 
 def fill_scale(graph: Graph, rid: str) -> float:
@@ -278,10 +292,11 @@ def _pushed(ctx, cuda):
         cuda.Context.pop()
 
 
-def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
+def _check_shared_weights(graph: Graph, binding: Binding, other: DeviceMemory) -> None:
     """``weights_from`` must hold every weight and cache root of the graph, at its size, on its device: the
     executor uses the other's pointers as they are, so a root of another size (another graph's executor: a
-    cache of another batch) would be read and written out of bounds, and a missing one left uninitialised."""
+    cache of another batch) would be read and written out of bounds, and a missing one left uninitialised; and in
+    its dtype and shape (``_layout_of``), else its bytes would be read as other values."""
     for rid, size in binding.own_roots:
         if rid not in other.weight_ptr:
             raise ExecutorError(f"weights_from: it has no weight {rid!r} (an executor of another graph?)")
@@ -290,3 +305,17 @@ def _check_shared_weights(binding: Binding, other: DeviceMemory) -> None:
         if theirs != size or d != d_theirs:
             raise ExecutorError(f"weights_from: weight {rid!r} is {theirs} bytes on device {d_theirs} there, {size} "
                                 f"bytes on device {d} here (an executor of another graph?)")
+        if (ours := _layout_of(graph, rid)) != (other_layout := _layout_of(other.graph, rid)):
+            # (the same bytes, other bits: an f16 [4, 4] matrix shared with a graph whose 'W' is an f32 [8] ran
+            # its MUL on the matrix's halves read as floats, silently; a transposed shape read the other matrix)
+            raise ExecutorError(f"weights_from: weight {rid!r} is {other_layout[0]} {other_layout[1]} there, "
+                                f"{ours[0]} {ours[1]} here: its bytes would be read as other values (an executor "
+                                "of another graph?)")
+
+
+def _layout_of(graph: Graph, rid: str) -> tuple[str, tuple[int, ...] | str]:
+    """How ``rid``'s bytes are read: its ``dtype`` attr (f32 without one, as the kernels take it) and its shape
+    (``graph_shape``; "(no shape)" where it has none a host array could be held to)."""
+    dtype = graph.tensor(rid).attrs.get("dtype", "f32")
+    shape = graph_shape(graph, rid)
+    return (dtype if isinstance(dtype, str) else repr(dtype)), (shape if shape is not None else "(no shape)")

@@ -87,7 +87,6 @@ def test_a_poison_range_covers_the_weights_replicas(monkeypatch):
     """Failed before: ``Poison(ranges=(w, 0, 16))`` NaN-ed ``w`` on device 0 only; its replica ``w@dev1`` kept 2.0."""
     import fake_cuda
 
-    from runtime.cuda_util import F16_NAN
     from runtime.models.llama import PoisonRange
 
     g, plan = _tied()
@@ -99,8 +98,8 @@ def test_a_poison_range_covers_the_weights_replicas(monkeypatch):
     ex.run(poison=Poison(ranges=(PoisonRange("w", 0, 16),)))
     ex.synchronize()
     for tid in ("w", "w@dev1"):
-        bits = ex.read(tid).view(np.uint16)
-        assert (bits[:8] == F16_NAN).all() and (ex.read(tid)[4:] == 2.0).all(), tid
+        # (f32 NaN over an f32 weight since round 79, test_rt79_round79.py: the f16 NaN pattern read as f32 is finite)
+        assert np.isnan(ex.read(tid)[:4]).all() and (ex.read(tid)[4:] == 2.0).all(), tid
     with pytest.raises(ExecutorError, match="poison the original"):   # a replica's own id: refused, as write_weight
         ex.run(poison=Poison(arena=False, ranges=(PoisonRange("w@dev1", 16, 4),)))
     ex.free()

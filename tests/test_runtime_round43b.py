@@ -86,10 +86,9 @@ def test_valid_counts_still_run(copy_executor):
 
 
 @pytest.mark.parametrize("mode", ["eager", "graph"])
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")   # (the f16 NaN pattern read as f32 is huge)
 def test_poison_fills_every_replica_of_its_weight(monkeypatch, mode):
     """Failed before: after a step poisoned ``w``'s 256 bytes, device 1's replica ``w@dev1`` still held 2.0, not the
-    f16 NaN pattern (a read there that did not wait for the write would have passed unseen)."""
+    poison (a read there that did not wait for the write would have passed unseen)."""
     import fake_cuda
 
     g, plan = _tied()
@@ -106,8 +105,8 @@ def test_poison_fills_every_replica_of_its_weight(monkeypatch, mode):
     else:
         ex.capture(poison=poison)
         ex.replay(1)
-    for copy in ("w", "w@dev1"):
-        assert (ex.read(copy).view(np.uint16) == 0x7E00).all(), copy
+    for copy in ("w", "w@dev1"):   # (f32 NaN over an f32 weight since round 79: test_rt79_round79.py)
+        assert np.isnan(ex.read(copy)).all(), copy
     with pytest.raises(ExecutorError, match=r"poison range of 'w@dev1': a replica of 'w' \(its copy on device 1\): "
                                             r"poison the original, which poisons every replica"):
         ex.run(poison=Poison(arena=False, ranges=(PoisonRange("w@dev1", 0, 4),)))

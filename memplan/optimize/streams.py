@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -986,18 +987,24 @@ class Optimized:
     large: bool = False
 
 
+def check_max_streams(max_streams: Any) -> int:
+    """``max_streams`` (the streams a schedule may use), or ScheduleError: an integer in 1..``MAX_STREAMS``, the bound
+    of plan(streams=...) and of a plan file: a wider graph on more streams got stream ids a Schedule may not hold
+    (plan(graph, schedule=graph_optimize(graph, 2000)) refused a node's stream)."""
+    from ..errors import ScheduleError
+
+    if isinstance(max_streams, bool) or not isinstance(max_streams, int) or not 1 <= max_streams <= MAX_STREAMS:
+        raise ScheduleError(f"max_streams must be an integer in 1..{MAX_STREAMS}, not {_short(max_streams)}")
+    return max_streams
+
+
 @named_options
 @paused
 def optimize(graph: Graph, max_streams: int = 4, *, cost_model: CostModelLike | None = None) -> Optimized:
     """Every candidate schedule for ``graph`` on at most ``max_streams`` streams (1 .. ``MAX_STREAMS``,
     1024, as ``plan(streams=...)``); the best kept."""
-    from ..errors import ScheduleError
-
     check_graph(graph, "graph_optimize")
-    if isinstance(max_streams, bool) or not isinstance(max_streams, int) or not 1 <= max_streams <= MAX_STREAMS:
-        # the bound of plan(streams=...) and of a plan file: a wider graph on more streams got stream ids a
-        # Schedule may not hold (plan(graph, schedule=graph_optimize(graph, 2000)) refused a node's stream)
-        raise ScheduleError(f"max_streams must be an integer in 1..{MAX_STREAMS}, not {_short(max_streams)}")
+    check_max_streams(max_streams)
     model = check_cost_model(cost_model)
     event_us = event_latency(model)
     cost = node_costs(graph, model)

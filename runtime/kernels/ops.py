@@ -1073,6 +1073,16 @@ def _nested(graph: Graph, a: str, b: str) -> bool:
     return (lo_b <= lo_a and hi_a <= hi_b) or (lo_a <= lo_b and hi_b <= hi_a)
 
 
+def view_op_outputs_apart(graph: Graph, node) -> list[str]:
+    """The outputs of view op ``node`` that are no view of its input's bytes: of another root than its inputs', or
+    (one input) at other bytes of its root than the input's (neither range holds the other). ``_view_op_launches``
+    copies its input into such an output; the others it launches nothing for."""
+    ins = node.inputs
+    roots = {graph.root[graph.tensor_index[t]] for t in ins}
+    return [o for o in node.outputs if graph.root[graph.tensor_index[o]] not in roots
+            or (len(ins) == 1 and not _nested(graph, o, ins[0]))]
+
+
 def _view_op_launches(graph: Graph, addr, node) -> list[Launch]:
     """A view op (``VIEW_OPS``: RESHAPE, VIEW, ...) launches nothing where its output is a view of its input's root:
     the graph says they are the same bytes. An output of another root (a RESHAPE into an intermediate of its own,
@@ -1084,9 +1094,7 @@ def _view_op_launches(graph: Graph, addr, node) -> list[Launch]:
     the other: ``RESHAPE(R[1:3]) -> R[0:2]``): it launched nothing, so it held the root's old bytes there ([0, 1]
     where the reshape of [1, 2] is [1, 2]), silently."""
     ins, outs = node.inputs, node.outputs
-    roots = {graph.root[graph.tensor_index[t]] for t in ins}
-    apart = [o for o in outs if graph.root[graph.tensor_index[o]] not in roots
-             or (len(ins) == 1 and not _nested(graph, o, ins[0]))]
+    apart = view_op_outputs_apart(graph, node)
     if not apart:
         return []
     y = apart[0]
@@ -1160,6 +1168,8 @@ def node_launches(graph: Graph, addr, ni: int, num_sms: int, wgmma: bool = False
                                   "input (a byte copy must not overlap what it reads)")
             return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]
         ln = copy_launch(addr(ins[0]), addr(outs[0]), size)
+        if not aligned(ln) and addr(outs[0]) == addr(ins[0]):
+            return []   # (an in-place CONT off a word, at its input's address: its bytes are there; was refused)
         if not aligned(ln) and not _overlaps(graph, addr, outs[0], ins[0]):   # (f16 views off a word)
             return [Launch(MEMCPY, (1, 1, 1), (1, 1, 1), (addr(ins[0]), addr(outs[0]), size))]   # any alignment
         return [ln]

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from memplan import Graph
 from memplan.errors import ExecutorError
-from memplan.ops import COPY_OP
+from memplan.ops import COPY_OP, VIEW_OPS
 
 from . import ops
 from .fused import fused_launch
@@ -97,7 +97,7 @@ def plan_launches(graph: Graph, addr: Callable[[str], int], *, num_sms: int = 13
         if ni in absorbed or (nodes is not None and ni not in nodes):
             continue
         try:
-            if scratch is not None and _stages_what_it_overwrites(graph, node):
+            if scratch is not None and _stages_what_it_overwrites(graph, addr, node):
                 out[ni] = _stage_product_input(graph, addr, ni, scratch, num_sms, wgmma)
             else:
                 out[ni] = node_launches(graph, addr, ni, num_sms, wgmma)
@@ -251,20 +251,28 @@ def _reads_each_member_output_once(graph: Graph, members) -> bool:
     return True
 
 
-def _stages_what_it_overwrites(graph: Graph, node) -> bool:
+def _stages_what_it_overwrites(graph: Graph, addr, node) -> bool:
     """Whether no kernel of ``node`` may write its output over an input it reads, not even at the same address, so
     that each input its output overlaps is copied to scratch first (``_stage_product_input``): a product (blocks
     write rows of y while others still read x); an ADD, MUL or CONT writing f16 from f32 (``binary_f32_f16``,
     ``cast_f32_f16``: element i lands on the bytes of the input's element i / 2, which another thread may not have
-    read yet); and a CONT or COPY of bytes that are not whole words (a byte copy, which must not overlap what it
-    reads: moving 5 f16 within one buffer through two views of it was refused)."""
+    read yet); and a node copying bytes (a CONT, a COPY, a view op whose output lies apart from its input's bytes:
+    ``ops.view_op_outputs_apart``) that ``copy_u32`` cannot copy, as they are not whole words or not on 4-byte
+    boundaries: a byte copy, which must not overlap what it reads. Moving 5 f16 within one buffer through two views
+    of it was refused (round 78: now for a CONT or COPY); so were, until round 79, the same move by a RESHAPE or
+    VIEW, and moving 2 f16 one element along it (4 bytes, whole words, at byte 2 of a word: "copy_u32 needs 4-byte
+    alignment") by any of them, verified plans of valid graphs."""
     if node.op == "MUL_MAT" or not node.outputs:
         return node.op == "MUL_MAT"
     out = node.outputs[0]
     if node.op in ("ADD", "MUL", "CONT") and _dtype(graph, out) == "f16" and any(
             _dtype(graph, t) == "f32" for t in node.inputs):
         return True
-    return node.op in ("CONT", COPY_OP) and graph.tensor(out).size % 4 != 0
+    copies = node.op in ("CONT", COPY_OP) or (node.op in VIEW_OPS and out in ops.view_op_outputs_apart(graph, node))
+    if not copies or len(node.inputs) != 1:
+        return False
+    x = node.inputs[0]
+    return graph.tensor(out).size % 4 != 0 or (addr(x) != addr(out) and (addr(x) % 4 != 0 or addr(out) % 4 != 0))
 
 
 def _stage_product_input(graph: Graph, addr, ni: int, scratch, num_sms: int, wgmma: bool) -> list[Launch]:

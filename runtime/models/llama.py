@@ -29,6 +29,7 @@ from memplan import Graph, Schedule, graph_optimize, schedule_with_events
 from memplan.errors import ExecutorError
 from memplan.examples import LLAMA_8B, LLAMA_TINY, LlamaConfig, llama
 from memplan.graph import check_graph
+from memplan.optimize.streams import check_max_streams
 
 RMS_EPS = 1e-5
 ROPE_BASE = 10000.0
@@ -181,10 +182,15 @@ def stream_assignment(graph: Graph, *, qkv: bool = True, gate_up: bool = True) -
 
 def multi_stream_schedule(graph: Graph, method: str = "hand", max_streams: int = 3) -> Schedule:
     """A multi-stream schedule: "hand" (``stream_assignment`` + the fewest events) or "optimize"
-    (``memplan.graph_optimize``)."""
+    (``memplan.graph_optimize``), on at most ``max_streams`` streams."""
     check_graph(graph, "multi_stream_schedule")
     if method == "hand":
-        return schedule_with_events(graph, [n.id for n in graph.nodes], stream_assignment(graph))
+        # at most ``max_streams`` streams (the side streams folded onto the last one allowed: K's and V's branches
+        # and the up-projection share stream 1 on two, all on stream 0 on one): the option was ignored, and
+        # ``multi_stream_schedule(g, "hand", max_streams=1)`` gave the 3-stream schedule without a word
+        top = check_max_streams(max_streams) - 1
+        streams = {nid: min(s, top) for nid, s in stream_assignment(graph).items()}
+        return schedule_with_events(graph, [n.id for n in graph.nodes], streams)
     if method == "optimize":
         return graph_optimize(graph, max_streams=max_streams)
     raise ExecutorError(f"unknown schedule method {method!r}")
