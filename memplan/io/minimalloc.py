@@ -26,13 +26,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._forklocks import fork_safe
-from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
+from ..errors import (
+    BudgetError,
+    InputFormatError,
+    SolverError,
+    caller_stacklevel,
+    counted,
+    from_callback,
+    named_options,
+)
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
-from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
+from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve_marked
 from ..solvers.check import InvalidPacking, interval_collision
-from ..solvers.unread import warn_unread, warn_workers_alignment
+from ..solvers.unread import warn_stopped, warn_unread, warn_workers_alignment
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -585,8 +593,8 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     problem = table.problem(capacity)
     warn_workers_alignment(solver, options, problem.alignment, False, "CSV problem")
     objective = Objective.MINIMIZE if minimize else Objective.FIT
-    try:
-        sol = solve(problem, solver, replace(options, objective=objective))
+    try:   # (``solve_marked``: ``solvers.solve`` would warn of the workers again, of a "problem", not a CSV's)
+        sol = solve_marked(problem, solver, replace(options, objective=objective))
     except (SolverError, BudgetError) as exc:   # named by the file, as every other CSV error is
         if from_callback(exc):   # the caller's progress callback raised it: passed on as it is
             raise
@@ -594,6 +602,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
             check_packing(table, exc.best)
             raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
+    warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     check_packing(table, sol)
     return sol
 
