@@ -35,11 +35,12 @@ def test_cpsat_solved_again_with_in_place_pairs_apart_keeps_one_time_limit(monke
 
     monkeypatch.setattr(cpsat, "solve", spy)
     limit = 0.1
-    solve(_inplace_problem(INPLACE_RESOLVED), "cpsat", SolveOptions(time_limit=limit))
+    sol = solve(_inplace_problem(INPLACE_RESOLVED), "cpsat", SolveOptions(time_limit=limit))
     assert len(handed) == 2, handed
-    (first, used), (second, _) = handed
+    (first, used), (second, then) = handed
     assert first == limit and 0 < used < limit
     assert second == pytest.approx(limit - used), handed
+    assert sol.info["spent"] == pytest.approx(used + then)   # (the plan's ``spent``: both rounds')
 
 
 def test_auto_reports_the_time_limit_its_exact_solvers_spent(monkeypatch):

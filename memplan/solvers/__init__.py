@@ -142,6 +142,9 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if fallback is not None and fallback.arena < sol.arena:
         sol = fallback
+    if left is not None and left is not options and "spent" in sol.info:
+        # the last round's count, the rounds before it added: what the whole solve spent of the one limit
+        sol = replace(sol, info={**sol.info, "spent": _spent_before(solver, options, left) + sol.info["spent"]})
     if strict is not problem:
         sol = contract_claim(problem, sol)
     _check_fits(problem, solver, options, sol)
@@ -183,6 +186,12 @@ def _budget_left(problem: BufferProblem, solver: str, options: SolveOptions, sol
         return options
     rest = work - exact_spent(problem, solver, options, sol)
     return replace(options, time_limit=rest) if _searches(problem, solver, options, rest) else None
+
+
+def _spent_before(solver: str, options: SolveOptions, left: SolveOptions) -> float:
+    """The seconds of ``options``' time limit that ``_solve``'s rounds before the one given ``left`` spent (what
+    ``_budget_left`` took off it)."""
+    return float(work_seconds(solver, options) or 0.0) - float(left.time_limit or 0.0)
 
 
 def _searches(problem: BufferProblem, solver: str, options: SolveOptions, limit: float) -> bool:
