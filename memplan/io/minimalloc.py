@@ -38,7 +38,8 @@ from ..errors import (
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
-from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve_marked
+from ..solvers import Objective, OverCapacity, SolveOptions, check_options
+from ..solvers import solve_marked as solve  # (its workers and stop are warned of here, once: ``solve_table``)
 from ..solvers.check import InvalidPacking, interval_collision
 from ..solvers.unread import warn_stopped, warn_unread, warn_workers_alignment
 from ..values import by_value
@@ -593,8 +594,8 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
     problem = table.problem(capacity)
     warn_workers_alignment(solver, options, problem.alignment, False, "CSV problem")
     objective = Objective.MINIMIZE if minimize else Objective.FIT
-    try:   # (``solve_marked``: ``solvers.solve`` would warn of the workers again, of a "problem", not a CSV's)
-        sol = solve_marked(problem, solver, replace(options, objective=objective))
+    try:
+        sol = solve(problem, solver, replace(options, objective=objective))
     except (SolverError, BudgetError) as exc:   # named by the file, as every other CSV error is
         if from_callback(exc):   # the caller's progress callback raised it: passed on as it is
             raise
