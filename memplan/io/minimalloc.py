@@ -26,13 +26,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._forklocks import fork_safe
-from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
+from ..errors import (
+    BudgetError,
+    InputFormatError,
+    SolverError,
+    caller_stacklevel,
+    counted,
+    from_callback,
+    named_options,
+)
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
 from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
-from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
+from ..solvers import Objective, OverCapacity, SolveOptions, check_options
+from ..solvers import solve_marked as solve  # (its workers and stop are warned of here, once: ``solve_table``)
 from ..solvers.check import InvalidPacking, interval_collision
-from ..solvers.unread import warn_unread, warn_workers_alignment
+from ..solvers.unread import warn_stopped, warn_unread, warn_workers_alignment
 from ..values import by_value
 
 REQUIRED = ("id", "lower", "upper", "size")
@@ -594,6 +603,7 @@ def solve_table(table: CsvTable, capacity: int | None = None, solver: str = "sea
             check_packing(table, exc.best)
             raise OverCapacity(f"{table.path}: {exc}", exc.best) from None
         raise type(exc)(f"{table.path}: {exc}") from None
+    warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     check_packing(table, sol)
     return sol   # (within the capacity: ``solve`` refuses a packing above it, whatever the objective)
 

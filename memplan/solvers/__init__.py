@@ -14,14 +14,14 @@ from functools import partial
 from ..errors import SolverError, as_int, caller_stacklevel, named_options
 from ..errors import short_repr as _short
 from ..problem import BufferProblem, Solution, Status, align_up
-from .auto import HEURISTICS, polishes, skyline_runs, skyline_within
+from .auto import HEURISTICS, exact_parts, exact_spent, polishes, skyline_runs, skyline_within
 from .capacity import OverCapacity, alone_over
 from .check import check_solution, packs
 from .exact_pairs import contract_claim, separate, shifted_pairs, strict_pairs, without_pairs
 from .named import default_plan, started
 from .options import Objective, SearchParams, SolveOptions, share_seconds
 from .placement import ArenaOver
-from .unread import warn_stopped
+from .unread import warn_stopped, warn_workers_alignment
 
 Solver = Callable[[BufferProblem, SolveOptions], Solution]
 
@@ -75,7 +75,11 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
     packing within it from every solver, whichever the objective (``Objective.FIT``: the first found;
     ``MINIMIZE``: the smallest found), or a BudgetError (``OverCapacity`` where a packing was found above it)
     naming the capacity, the best arena and the lower bound (a heuristic proves nothing: its error says so)."""
-    sol = solve_marked(problem, solver, options)
+    _check_problem(problem)
+    # CP-SAT's one thread above an alignment of 2**30 B, said as ``plan`` and ``solve_table`` say it (round 79: said
+    # nowhere here, so ``solve(p, "cpsat", SolveOptions(workers=4))`` at 2**31 ran one thread in silence)
+    warn_workers_alignment(solver, options, int(problem.alignment), False, "problem")
+    sol = _solve(problem, solver, options)
     warn_stopped(sol.info.get("stopped"), solver, options, stacklevel=caller_stacklevel())
     return sol
 
@@ -83,10 +87,16 @@ def solve(problem: BufferProblem, solver: str = "auto", options: SolveOptions = 
 def solve_marked(problem: BufferProblem, solver: str = "auto", options: SolveOptions = SolveOptions()) -> Solution:
     """``solve`` with a wall-clock stop only marked in the solution's ``info["stopped"]``, not warned of: for a
     caller that gathers several solves into one result and warns of a stop once (``memplan.plan``)."""
-    if not isinstance(problem, BufferProblem):   # else a TypeError or AttributeError deep inside a solver
+    _check_problem(problem)
+    return _solve(problem, solver, options)
+
+
+def _check_problem(problem: object) -> None:
+    """SolverError naming what ``problem`` is where it is no BufferProblem (else a TypeError or AttributeError deep
+    inside a solver)."""
+    if not isinstance(problem, BufferProblem):
         raise SolverError(f"problem must be a memplan BufferProblem, not {type(problem).__name__} {_short(problem)}"
                           + (" (a minimalloc CSV table: pass table.problem())" if hasattr(problem, "problem") else ""))
-    return _solve(problem, solver, options)
 
 
 def solve_from_default(problem: BufferProblem, solver: str, options: SolveOptions, default: Solution) -> Solution:
@@ -132,6 +142,9 @@ def _solve(problem: BufferProblem, solver: str, options: SolveOptions, proven: i
         strict = without_pairs(strict, shifted)   # else apart as conflicts, solved again
     if fallback is not None and fallback.arena < sol.arena:
         sol = fallback
+    if left is not None and left is not options and "spent" in sol.info:
+        # the last round's count, the rounds before it added: what the whole solve spent of the one limit
+        sol = replace(sol, info={**sol.info, "spent": _spent_before(solver, options, left) + sol.info["spent"]})
     if strict is not problem:
         sol = contract_claim(problem, sol)
     _check_fits(problem, solver, options, sol)
@@ -161,18 +174,42 @@ def _budget_left(problem: BufferProblem, solver: str, options: SolveOptions, sol
     """``options`` with the time limit ``sol`` (``solver``'s solve of ``problem`` with them) left, for ``_solve``'s
     next round; None where it left none. Why: each round of the same problem (its shifted in-place pairs apart) ran
     with the caller's whole limit, so ``solve(p, "search", SolveOptions(time_limit=0.05))`` searched 1,200 work units
-    of the limit's 600 where two rounds spent theirs (a round per pair set apart: up to that many times the limit).
-    ``search`` counts its work (``search.spent_seconds``); ``cpsat`` and ``auto`` keep theirs per round, as before.
-    None also where what is left would not cover the next round's setup and one unit of work (``search.search_seconds``):
-    that round would search nothing, warning that a limit the caller never gave (``3.5e-18`` s: 0.05 less 600 units'
-    worth) had no effect, or refusing a capacity "within a work budget" of it."""
-    if solver != "search":
+    of the limit's 600 where two rounds spent theirs (a round per pair set apart: up to that many times the limit);
+    ``cpsat`` and ``auto`` with a time limit too (round 79: CP-SAT's second round of 18 buffers at ``time_limit=0.1``
+    got 0.1 s again after its first spent 0.018 s). Each solver's own deterministic count says what a round spent
+    (``auto.exact_spent``); a solver with no work budget (the heuristics, ``auto`` without a time limit) keeps its
+    options. None also where what is left would not search at all (``_searches``): that round would search nothing,
+    warning that a limit the caller never gave (``3.5e-18`` s: 0.05 less 600 units' worth) had no effect, or refusing
+    a capacity "within a work budget" of it."""
+    work = work_seconds(solver, options)
+    if work is None:
         return options
-    from .search import search_seconds, spent_seconds
+    rest = work - exact_spent(problem, solver, options, sol)
+    return replace(options, time_limit=rest) if _searches(problem, solver, options, rest) else None
 
-    rest = work_seconds(solver, options) - spent_seconds(problem, options, sol)
-    units = search_seconds(problem, rest) * options.search.nodes_per_second
-    return replace(options, time_limit=rest) if units >= 1 else None
+
+def _spent_before(solver: str, options: SolveOptions, left: SolveOptions) -> float:
+    """The seconds of ``options``' time limit that ``_solve``'s rounds before the one given ``left`` spent (what
+    ``_budget_left`` took off it)."""
+    return float(work_seconds(solver, options) or 0.0) - float(left.time_limit or 0.0)
+
+
+def _searches(problem: BufferProblem, solver: str, options: SolveOptions, limit: float) -> bool:
+    """Whether ``solver`` (an exact one, or ``auto`` with a time limit) searches ``problem`` at all given
+    ``time_limit=limit``: the search where its setup leaves one unit of work (``search.search_seconds``), CP-SAT where
+    its split leaves a component a share (``cpsat.searches``), ``auto`` where either of them does on its part
+    (``auto.exact_parts``)."""
+    if limit <= 0:
+        return False
+    if solver == "search":
+        from .search import search_seconds
+
+        return search_seconds(problem, limit) * options.search.nodes_per_second >= 1
+    if solver == "cpsat":
+        from .cpsat import searches
+
+        return searches(problem, limit)
+    return any(_searches(problem, name, options, limit * part) for name, part in exact_parts(problem))
 
 
 def _in_place_default(problem: BufferProblem, solver: str, options: SolveOptions) -> Solution | None:

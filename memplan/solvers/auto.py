@@ -196,23 +196,20 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
         return best.arena <= bound or (fit and best.arena <= cap)
 
     handed = {"heuristics": pair}
+    spent = 0.0   # seconds of the time limit the exact solvers' counted work took (``exact_spent``)
     if options.time_limit is not None and not done() and not info.get("interrupted"):
-        # interval problems: the search is strongest (section inference is exact there); otherwise
-        # CP-SAT states the HB-filtered conflicts as they are and proves bounds, the search follows.
-        # Shares of the work budget are fixed (not what the clock left), so the result repeats.
-        exact = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
-        first_share = 0.9 if problem.is_interval else 0.6
+        parts = exact_parts(problem)   # (fixed parts of the work budget, not what the clock left: it repeats)
         # (one stop for the work asked: several CP-SAT workers run two phases of work on cpsat's share,
         # ``cpsat.work_phases``)
         from .cpsat import work_phases
 
-        cpsat_part = first_share if exact[0] == "cpsat" else 1.0 - first_share
+        cpsat_part = dict(parts)["cpsat"]
         work = options.time_limit * (1.0 + cpsat_part * (work_phases(problem, options) - 1.0))
         deadline = time.perf_counter() + options.wall_seconds(work)
-        for k, name in enumerate(exact):
+        for name, part in parts:
             if done():
                 break
-            share = share_seconds(options.time_limit * (first_share if k == 0 else 1.0 - first_share), 1)
+            share = share_seconds(options.time_limit * part, 1)
             wall = wall_left(deadline)
             if wall is None:   # the one stop fired in the solver before: the next gets no second stop of its own
                 info["stopped"] = "wall_clock"
@@ -229,7 +226,9 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
                 if from_callback(exc):   # the caller's progress callback raised it: theirs, not the solver's
                     raise
                 info[f"{name}_error"] = str(exc)
+                spent += share   # (what it spent before it refused is not known: its whole share)
                 continue
+            spent += exact_spent(problem, name, replace(options, time_limit=share), sol)
             tried[name] = sol.arena
             bound = max(bound, int(sol.info.get("bound", sol.lower_bound)))
             if sol.arena < best.arena and keeps_pairs(problem, best, sol):
@@ -244,9 +243,35 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *,
     status = Status.OPTIMAL if best.arena <= bound else (Status.FEASIBLE if ran_exact else best.status)
     if status == Status.OPTIMAL or "bound" in best.info or options.time_limit is not None or bound > lb:
         info.update({"bound": int(bound), "gap": gap_of(best.arena, bound)})
+    if options.time_limit is not None:
+        info["spent"] = spent   # (``solvers._solve`` solves again with what is left: ``exact_spent``)
     best = rejoin_inplace(problem, best) or best   # the arena is settled: join in-place pairs it left apart
-    extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap")}
+    extra = {k: v for k, v in best.info.items() if k not in ("bound", "gap", "spent")}
     return Solution(best.offsets, best.arena, best.solver, status, int(bound), {**extra, **info, "tried": tried})
+
+
+def exact_parts(problem: BufferProblem) -> tuple[tuple[str, float], ...]:
+    """The exact solvers ``solve`` runs with a time limit, in order, each with its part of the limit. Interval
+    problems: the search first (section inference is exact there), CP-SAT on what is left; otherwise CP-SAT first
+    (it states the HB-filtered conflicts as they are and proves bounds), the search after it. Fixed parts (not what
+    the clock left), so the result repeats."""
+    first = 0.9 if problem.is_interval else 0.6
+    order = ("search", "cpsat") if problem.is_interval else ("cpsat", "search")
+    return ((order[0], first), (order[1], 1.0 - first))
+
+
+def exact_spent(problem: BufferProblem, solver: str, options: SolveOptions, sol: Solution) -> float:
+    """The seconds of ``options.time_limit`` that ``sol``, ``solver``'s solve of ``problem`` with ``options``, spent,
+    by its own deterministic count (``search.spent_seconds``, ``cpsat.spent_seconds``; ``auto``'s exact solvers'
+    together, ``info["spent"]``); 0 for a heuristic. Why: ``solvers._solve`` solves a problem again with its shifted
+    in-place pairs apart, and each such round got the whole limit again."""
+    if solver == "search":
+        from .search import spent_seconds
+
+        return spent_seconds(problem, options, sol)
+    if solver in ("cpsat", "auto"):
+        return float(sol.info.get("spent", 0.0))
+    return 0.0
 
 
 def skyline_runs(problem: BufferProblem) -> bool:

@@ -84,6 +84,8 @@ def deterministic_per_second(sub: BufferProblem) -> float:
     return DETERMINISTIC_PER_SECOND if sub.is_interval else CLIQUE_DETERMINISTIC_PER_SECOND
 #: larger components keep their heuristic plan (building the model alone would outlast any limit)
 MAX_COMPONENT = 50_000
+#: a component whose share of the time limit is at most this many seconds keeps its start (no work left)
+MIN_SHARE = 0.01
 #: the most overlapping buffer pairs CP-SAT takes on: its conflict lists and cliques keep Python lists and sets
 #: per pair (about 150 bytes each), so 10,000 outputs of one input on two streams (50M pairs) took more than
 #: 8 GB before a model was built, and 32,000 were killed for memory; greedy and size handle such problems
@@ -298,7 +300,7 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
             wall_fired = True
             break
         idx = comps[k]
-        if share <= 0.01:
+        if share <= MIN_SHARE:
             continue  # keeps its heuristic offsets (no work left)
         sub = None if len(idx) > MAX_COMPONENT else subproblem(problem, idx)
         if sub is None or too_costly(sub, share):
@@ -391,7 +393,24 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         info["interrupted"] = True
     if wall_fired:
         info["stopped"] = "wall_clock"
+    info["spent"] = (wall_limit - limit) + spent   # (the split as counted in the limit, then the components' work)
     return Solution(offsets, arena, "cpsat", status, int(bound), info)
+
+
+def spent_seconds(sol: Solution) -> float:
+    """The seconds of its time limit that ``sol``, a solve of this solver, spent: the split into components as
+    counted in the limit (``model_limit``) and the one-worker searches' deterministic time in seconds of the limit
+    (``info["spent"]``, what later components' shares are made of); 0 where it solved nothing (a start at the bound,
+    a capacity below it, a split that alone outlasts the limit). Deterministic, as the budget is: for a caller that
+    solves again and must keep the one limit (``solvers._solve``'s rounds with in-place pairs apart)."""
+    return float(sol.info.get("spent", 0.0))
+
+
+def searches(problem: BufferProblem, limit: float) -> bool:
+    """Whether a solve of ``problem`` with ``time_limit=limit`` gets to search at all: what the split leaves of the
+    limit (``model_limit``) is more than a component's least share (``MIN_SHARE``); else every component keeps its
+    start, the default solve's plan."""
+    return model_limit(problem, limit) > MIN_SHARE
 
 
 def _fit_below_bound(problem: BufferProblem, options: SolveOptions, lb: int) -> bool:
