@@ -29,7 +29,7 @@ from .._forklocks import fork_safe
 from ..errors import BudgetError, InputFormatError, SolverError, counted, from_callback, named_options
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
-from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
+from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, aligned_interval_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options, solve
 from ..solvers.check import InvalidPacking, interval_collision
 from ..solvers.unread import warn_unread, warn_workers_alignment
@@ -173,9 +173,10 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
 
 
 def _gap_bound(table: CsvTable) -> int:
-    """The most bytes live out of every gap at one time step: buffers live together there conflict pairwise."""
+    """The most bytes live out of every gap at one time step, each but the highest rounded up to the alignment
+    (``aligned_interval_bound``): buffers live together there conflict pairwise."""
     owner, a, b = _segments(table)
-    return interval_lower_bound(table.sizes[owner], a, b)
+    return aligned_interval_bound(table.sizes[owner], a, b, table.alignment)
 
 
 def _segments(table: CsvTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
