@@ -85,3 +85,29 @@ def test_cpsat_component_of_an_aligned_interval_problem_keeps_the_aligned_bound(
     p = BufferProblem(np.array([4, 4, 4, 8, 8]), lower, upper, alignment=256)
     parts = components(p)
     assert [subproblem(p, idx).lower_bound for idx in parts] == [516, 264]
+
+
+@pytest.mark.parametrize("command", ["simulate", "trace"])
+def test_recorded_event_latency_refusal_quotes_the_value_as_the_file_spells_it(tmp_path, capsys, command):
+    """A plan whose ``solver.schedule.event_us`` was edited to ``true`` was refused by ``simulate`` and ``trace`` as
+    "event_us 'True' is not a finite non-negative number", a value the file does not hold (Python's spelling, in
+    quotes, as if a string), ``[true]`` as ``'[True]'`` and the number -1 as the string ``'-1'``. Now ``true``,
+    ``[true]`` and ``-1``, as ``planfile`` quotes the plan's other fields (``_json_shown``)."""
+    import json
+
+    from cli_contract import assert_bad_input, run_memplan
+
+    import memplan
+    from memplan.examples import qkv_attention
+
+    g, p = tmp_path / "g.json", tmp_path / "p.json"
+    memplan.save_graph(qkv_attention(), str(g))
+    assert run_memplan(capsys, ["plan", g, "-o", p, "--streams", "2", "-q"])[0] == 0
+    doc = json.loads(p.read_text())
+    for value, shown in ((True, "event_us true is not"), ([True], "event_us [true] is not"),
+                         (-1, "event_us -1 is not"), ("5", "event_us '5' is not")):
+        doc["solver"]["schedule"]["event_us"] = value
+        p.write_text(json.dumps(doc))
+        argv = [command, g, p] + (["-o", tmp_path / "t.json"] if command == "trace" else [])
+        code, _, err = run_memplan(capsys, argv)
+        assert_bad_input(code, err, "p.json", shown)
