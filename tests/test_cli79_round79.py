@@ -111,3 +111,26 @@ def test_recorded_event_latency_refusal_quotes_the_value_as_the_file_spells_it(t
         argv = [command, g, p] + (["-o", tmp_path / "t.json"] if command == "trace" else [])
         code, _, err = run_memplan(capsys, argv)
         assert_bad_input(code, err, "p.json", shown)
+
+
+def test_split_plan_paired_with_another_graph_is_not_said_to_be_planned_from_it(tmp_path, capsys):
+    """``memplan verify qkv.json split-plan.json`` (a ``--devices 2`` plan of the tiny Llama) said "the plan is split
+    over 2 devices and refers to the split graph (graph 'qkv' with COPY nodes), not the graph it was planned from",
+    telling the user the plan was planned from the Q/K/V graph, then "plan was made for graph 'llama-L2-b1', not
+    'qkv'". The split-graph advice is now given only for the graph the plan names (its unsplit graph, as before)."""
+    from cli_contract import assert_bad_input, run_memplan
+
+    import memplan
+    from memplan.examples import bundled
+
+    llama, qkv = tmp_path / "llama.json", tmp_path / "qkv.json"
+    memplan.save_graph(bundled()["llama-tiny"], str(llama))
+    memplan.save_graph(bundled()["qkv"], str(qkv))
+    plan, split = tmp_path / "p.json", tmp_path / "s.json"
+    assert run_memplan(capsys, ["plan", llama, "-o", plan, "--devices", "2", "--graph-out", split, "-q"])[0] == 0
+    for command in (["verify", qkv, plan], ["simulate", qkv, plan], ["show", plan, "--graph", qkv]):
+        code, _, err = run_memplan(capsys, command)
+        assert_bad_input(code, err, "p.json", "plan was made for graph 'llama-L2-b1', not 'qkv'")
+        assert "refers to the split graph" not in err, err
+    code, _, err = run_memplan(capsys, ["verify", llama, plan])
+    assert_bad_input(code, err, "refers to the split graph (graph 'llama-L2-b1' with COPY nodes)")
