@@ -134,3 +134,28 @@ def test_split_plan_paired_with_another_graph_is_not_said_to_be_planned_from_it(
         assert "refers to the split graph" not in err, err
     code, _, err = run_memplan(capsys, ["verify", llama, plan])
     assert_bad_input(code, err, "refers to the split graph (graph 'llama-L2-b1' with COPY nodes)")
+
+
+def test_example_writes_through_a_dangling_link_as_plan_does(tmp_path, capsys):
+    """``memplan example -o DIR`` where ``DIR/chain.json`` is a symbolic link to a file not yet there refused, "chain.json
+    is already there and not the bundled example's bytes (an edited graph?)", where nothing is there to lose and
+    ``memplan plan -o LINK`` writes through such a link. Now the examples are written, the chain graph at the link's
+    target; a link to another file with other bytes is still refused."""
+    from cli_contract import assert_bad_input, run_memplan
+
+    from memplan.examples import bundled
+    from memplan.io import graph_text
+
+    out = tmp_path / "ex"
+    out.mkdir()
+    (out / "chain.json").symlink_to("target.json")
+    code, _, err = run_memplan(capsys, ["example", "-o", out])
+    assert code == 0, err
+    assert (out / "chain.json").is_symlink()
+    assert (out / "target.json").read_text() == graph_text(bundled()["chain"])
+    (tmp_path / "mine.json").write_text("{}")
+    (out / "qkv.json").unlink()
+    (out / "qkv.json").symlink_to(tmp_path / "mine.json")
+    code, _, err = run_memplan(capsys, ["example", "-o", out])
+    assert_bad_input(code, err, "qkv.json is already there")
+    assert (tmp_path / "mine.json").read_text() == "{}"
