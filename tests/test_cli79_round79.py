@@ -159,3 +159,24 @@ def test_example_writes_through_a_dangling_link_as_plan_does(tmp_path, capsys):
     code, _, err = run_memplan(capsys, ["example", "-o", out])
     assert_bad_input(code, err, "qkv.json is already there")
     assert (tmp_path / "mine.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize(("cost", "shown"), [(True, "cost true is"), ("1", "cost '1' is"), ([1], "cost [1] is")])
+def test_graph_file_cost_of_another_type_is_refused_in_the_files_words(tmp_path, capsys, cost, shown):
+    """A graph file with ``"cost": true`` was refused as "cost True (bool: give a Python int or float) is not a finite
+    non-negative number", a value the file does not hold and advice for a caller in Python. Now the value as the file
+    spells it, and "give a JSON number, or leave 'cost' out"."""
+    import json
+
+    from cli_contract import assert_bad_input, run_memplan
+
+    from memplan.examples import bundled
+    from memplan.io import graph_text
+
+    doc = json.loads(graph_text(bundled()["chain"]))
+    doc["nodes"][0]["cost"] = cost
+    g = tmp_path / "g.json"
+    g.write_text(json.dumps(doc))
+    code, _, err = run_memplan(capsys, ["plan", g, "-o", tmp_path / "p.json"])
+    assert_bad_input(code, err, "g.json", f"node '{doc['nodes'][0]['id']}': {shown}", "give a JSON number")
+    assert "Python" not in err and not (tmp_path / "p.json").exists()
