@@ -453,12 +453,15 @@ def _write_examples(directory: str) -> None:
 def _check_not_over_own(directory: str, texts: dict[str, str]) -> None:
     """Refuse ``example -o DIR`` where a file it would write is already there with other bytes than the example's
     (``texts``: path -> text): it was written over, exit 0, and a graph the user had edited there was lost. A file
-    that already holds the example's bytes (a second run into the same directory) loses nothing and is written."""
+    that already holds the example's bytes (a second run into the same directory) loses nothing and is written, and
+    so is a dangling symbolic link (its target made, as ``plan -o`` makes it): it holds no file to lose, and it was
+    refused as "already there and not the bundled example's bytes (an edited graph?)". (A loop of links was refused
+    before this, by ``check_writable``.)"""
     from .files import read_input
 
     theirs = []
     for path, text in texts.items():
-        if not os.path.lexists(path):
+        if not os.path.exists(path):   # (nothing there, or a link to nothing)
             continue
         try:
             same = read_input(path, MemplanError, len(text.encode()) + 1) == text.encode()

@@ -1100,8 +1100,15 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
             # the keys as they are (JSON's are strings): ``str()`` of a key from code made ``{5: "x"}`` the pair of
             # tensor "5", where ``"outputs": [5]`` is refused as no tensor id; the graph check names a key no string
             pairs = in_output_order(tuple(inplace.items()), outs)
-        nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), nd.get("cost"), pairs, nd.get("group"),
-                          attrs))
+        cost = nd.get("cost")
+        if isinstance(cost, (bool, str, list, dict)):
+            # in the file's words (``_json_shown``): the graph check's "cost True (bool: give a Python int or float)"
+            # speaks to a caller in Python, and named a value the file does not hold (``true``)
+            from .planfile import _json_shown
+
+            raise GraphError(f"node {nid!r}: cost {_json_shown(cost)} is not a finite non-negative number of "
+                             f"microseconds (at most {MAX_COST_US:g}): give a JSON number, or leave 'cost' out")
+        nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), cost, pairs, nd.get("group"), attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)
     return Graph._of_owned_attrs(doc.get("name", ""), tuple(tensors), tuple(nodes), alignment)
 

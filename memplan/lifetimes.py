@@ -14,7 +14,7 @@ contract's lower bound (largest total live at one node) in O(streams x (nodes + 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
@@ -27,7 +27,7 @@ from .cut_bound import cut_lower_bound
 from .errors import ScheduleError, SolverError, named_options
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
-from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound, subset_lower_bound
+from .problem import BufferProblem, HBOrder, align_up, clique_lower_bound, padded_bound, subset_lower_bound
 from .schedule import HappensBefore
 from .streamtable import StreamTable
 from .values import by_value
@@ -557,37 +557,6 @@ def issue_order_bound(graph: Graph, order: Sequence[str]) -> int:
                        for a in (root[graph.tensor_index[i_id]],)
                        if arena[a] and not ends[a] and hi[a] == pos[n] + 1})
     return _aligned_sweep(lo, hi, used, end, left_out, sizes, graph.alignment)
-
-
-#: the most roundings ``padded_bound`` tries as the largest of a set (each one more pass of the bound it sharpens)
-PAD_TRIES = 8
-
-
-def padded_bound(total_of: Callable[[np.ndarray], int], sizes: np.ndarray, alignment: int,
-                 among: np.ndarray | None = None) -> int:
-    """A bound ``total_of(weights)`` (the heaviest set of pairwise conflicting roots, each root's weight from a
-    full-length array) sharpened by alignment: the most, over a rounding ``r``, of ``total_of`` of each size rounded
-    up to ``alignment`` but by at most ``r`` bytes, less ``r``; ``r`` tried among the roundings of ``sizes`` (of the
-    roots in ``among``), all of them where there are at most ``PAD_TRIES``, else that many spread over them, the
-    largest always. Never below the bound of the rounded sizes less the largest rounding in the graph.
-
-    Why: tensors that must be pairwise disjoint start at aligned offsets, so all but the highest take their size
-    rounded up: the set needs its rounded sizes less the largest rounding *of the set* (docs/format.md). The
-    bounds took the largest rounding of the whole graph instead: one 1-byte tensor anywhere (a rounding of 255 at
-    256) cut a node's three live tensors of 100, 100 and 256 bytes from 612 B to 513 B (greedy's 768 B plan: a gap of
-    0.332 for 0.203), and left plans at their optimum FEASIBLE where no exact solver proved it. Proof: for a set and
-    its highest member ``h``, the weights (``min(rounded, size + r)``) of the others are at most their rounded sizes,
-    and ``h``'s at most its size plus ``r``, so the total less ``r`` is at most the set's need, for any ``r`` >= 0;
-    at ``r`` = the set's largest rounding it is exactly that need. One ``total_of`` pass per rounding tried."""
-    if alignment <= 1 or not len(sizes):
-        return 0
-    sizes = np.asarray(sizes, dtype=np.int64)
-    rounded = align_up(sizes, alignment)
-    pads = (rounded - sizes)[(sizes > 0) if among is None else (among & (sizes > 0))]
-    pads = np.unique(pads[pads > 0])
-    if len(pads) > PAD_TRIES:
-        pads = pads[np.linspace(0, len(pads) - 1, PAD_TRIES).round().astype(np.int64)]
-    return max((total_of(np.minimum(rounded, sizes + int(r))) - int(r) for r in pads.tolist()), default=0)
 
 
 def _aligned_sweep(lo: np.ndarray, hi: np.ndarray, used: np.ndarray, end: int, left_out: list[tuple[int, int]],

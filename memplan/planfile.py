@@ -895,10 +895,13 @@ def plan_mismatches(graph: Graph, plan: Plan, limit: int = 20) -> Mismatches:
 def split_graph_hint(graph: Graph, plan: Plan) -> str | None:
     """The finding for a multi-device plan paired with the graph it was planned *from*, else None. Why: such a
     plan refers to the split graph (with COPY nodes), which ``memplan.plan(graph, devices=2)`` never hands back,
-    and "plan names node 'copy:h@dev1' ... (wrong graph?)" did not say which graph was the right one."""
+    and "plan names node 'copy:h@dev1' ... (wrong graph?)" did not say which graph was the right one. Not where the
+    plan names another graph (its split graph keeps the name of the graph it was split from): a split plan of
+    'llama-L2-b1' paired with the Q/K/V graph was told it "refers to the split graph (graph 'qkv' with COPY nodes),
+    not the graph it was planned from", as if it had been planned from 'qkv'."""
     from .ops import COPY_OP
 
-    if plan.devices < 2 or any(n.op == COPY_OP for n in graph.nodes):
+    if plan.devices < 2 or any(n.op == COPY_OP for n in graph.nodes) or (plan.graph and plan.graph != graph.name):
         return None
     if all(nid in graph.node_index for nid, _ in plan.order):
         return None

@@ -18,7 +18,7 @@ from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
 from .optimize.timeline import simulate_indices
-from .planfile import Plan, check_plan_for
+from .planfile import Plan, _json_shown, check_plan_for
 from .schedule import Schedule, check_schedule, schedule_of
 from .values import by_value, derived
 
@@ -128,8 +128,9 @@ def _recorded_event_us(plan: Plan | Schedule, source: str | None = None,
         return {}
     if isinstance(e, (int, float)) and not isinstance(e, bool) and is_event_us(e):
         return {"event_us": float(e)}
-    # a hand-edited -1, "x" or 1e16 was simulated at the default 2 us with nothing said but "at 2 us"
-    raise PlanFormatError(f"{source + ': ' if source else ''}plan field solver.{key}.event_us {str(e)[:40]!r} is not "
+    # a hand-edited -1, "x" or 1e16 was simulated at the default 2 us with nothing said but "at 2 us"; quoted as the
+    # file spells it (``_json_shown``): ``true`` was quoted 'True', and the string "5" as '5', as the number 5 was
+    raise PlanFormatError(f"{source + ': ' if source else ''}plan field solver.{key}.event_us {_json_shown(e)} is not "
                           f"{EVENT_US_RULE}; {advice}")
 
 

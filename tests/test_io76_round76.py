@@ -66,7 +66,7 @@ def test_a_recorded_latency_that_is_none_is_refused_naming_the_file_with_advice_
     code = main([a.format(g=gp, p=bad, o=out) for a in argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith(f"memplan: error: {bad}: plan field solver.schedule.event_us '-1'"), err[0]
+    assert err[0].startswith(f"memplan: error: {bad}: plan field solver.schedule.event_us -1 is not"), err[0]
     assert advice in err[0] and "CLI --event-us" not in err[0], err[0]
     assert not any(p.name.startswith("out") for p in tmp_path.iterdir())
 

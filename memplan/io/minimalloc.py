@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..errors import short_repr as _short
 from ..files import atomic_write_text, markup_hint, not_utf8, path_text, read_text_input, text_trouble
-from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, interval_lower_bound
+from ..problem import MAX_ALIGNMENT, BufferProblem, Solution, align_up, aligned_interval_bound
 from ..solvers import Objective, OverCapacity, SolveOptions, check_options
 from ..solvers import solve_marked as solve  # (its workers and stop are warned of here, once: ``solve_table``)
 from ..solvers.check import InvalidPacking, interval_collision
@@ -182,9 +182,10 @@ def _gap_pairs(table: CsvTable) -> frozenset[tuple[int, int]]:
 
 
 def _gap_bound(table: CsvTable) -> int:
-    """The most bytes live out of every gap at one time step: buffers live together there conflict pairwise."""
+    """The most bytes live out of every gap at one time step, each but the highest rounded up to the alignment
+    (``aligned_interval_bound``): buffers live together there conflict pairwise."""
     owner, a, b = _segments(table)
-    return interval_lower_bound(table.sizes[owner], a, b)
+    return aligned_interval_bound(table.sizes[owner], a, b, table.alignment)
 
 
 def _segments(table: CsvTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

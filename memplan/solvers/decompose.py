@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..problem import BufferProblem, HBOrder, interval_lower_bound
+from ..problem import BufferProblem, HBOrder, aligned_interval_bound
 
 
 def components(problem: BufferProblem, adj: list[list[int]] | None = None) -> list[np.ndarray]:
@@ -78,7 +78,7 @@ def _labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
     """The buffers ``idx`` as a problem of their own (conflicts, HB order and in-place pairs kept).
 
-    Its ``lower_bound`` is the interval bound for interval problems and 0 otherwise (the interval
+    Its ``lower_bound`` is the interval bound (sharpened by alignment) for interval problems and 0 otherwise (the interval
     bound over-counts buffers that happen-before each other, so it is no bound there).
     """
     idx = np.asarray(idx, dtype=np.int64)
@@ -101,7 +101,7 @@ def subproblem(problem: BufferProblem, idx: np.ndarray) -> BufferProblem:
         meta["inplace_shift"] = {(pos[a], pos[b]): d for (a, b), d in meta["inplace_shift"].items()
                                  if a in pos and b in pos}
     sizes, lower, upper = problem.sizes[idx], problem.lower[idx], problem.upper[idx]
-    lb = interval_lower_bound(sizes, lower, upper) if order is None and not compatible else 0
+    lb = aligned_interval_bound(sizes, lower, upper, problem.alignment) if order is None and not compatible else 0
     return BufferProblem(sizes=sizes, lower=lower, upper=upper, alignment=problem.alignment, names=names,
                          order=order, compatible=frozenset((min(a, b), max(a, b)) for a, b in compatible),
                          inplace=inplace, lower_bound=lb, capacity=problem.capacity, meta=meta)
