@@ -365,3 +365,39 @@ def test_split_plan_json_is_byte_identical_across_hash_seeds():
     outs = {subprocess.run([sys.executable, "-c", code], cwd=root, env={**env, "PYTHONHASHSEED": seed},
                            capture_output=True, text=True, check=True).stdout for seed in ("0", "4242")}
     assert len(outs) == 1
+
+
+# ---- the defect: a split block's claim for a device no per_device entry describes ------------------------------------
+
+def _qkv_split_with_device_1_above_its_bound() -> tuple[memplan.Graph, dict[str, Any]]:
+    """The Q/K/V example on 2 devices (both arenas 10,240 B, OPTIMAL), ``a`` on device 1 moved up to 10,240: still
+    safe, device 1's arena now 14,336 B, above every bound the plan states (10,240 B)."""
+    from memplan.examples import qkv_attention
+    split, plan = memplan.plan_devices(qkv_attention(), 2)
+    doc = plan.to_dict()
+    assert doc["device_arena_bytes"] == [10240, 10240] and doc["solver"]["status"] == "OPTIMAL"
+    for t in doc["tensors"]:
+        if t["id"] == "a":
+            assert t["device"] == 1
+            t["offset"] = 10240
+    doc["device_arena_bytes"][1] = doc["arena_bytes"] = 14336
+    return split.graph, doc
+
+
+@pytest.mark.parametrize("edit", [
+    lambda per: per.pop(1),                              # device 1's entry dropped
+    lambda per: per.__setitem__(1, dict(per[0])),        # ... or replaced by a second entry for device 0
+])
+def test_an_optimal_split_block_is_warned_of_for_a_device_no_entry_describes(edit):
+    """The block said OPTIMAL, gap 0.0, of a plan whose device 1 arena (14,336 B) is above every bound it states, and
+    ``show`` / ``verify`` said nothing where device 1's entry was missing: only the entries present were checked. Now
+    the claim is warned of for the device no entry describes (the plan is still safe: the block is free-form)."""
+    from memplan.show import solver_claim_warnings
+    graph, doc = _qkv_split_with_device_1_above_its_bound()
+    edit(doc["solver"]["per_device"])
+    plan = plan_from_dict(doc)
+    memplan.verify(graph, plan)
+    found = solver_claim_warnings(plan)
+    assert any("no per_device entry describes device 1 (arena 14336 B)" in w for w in found), found
+    doc["solver"]["status"], doc["solver"]["gap"] = "FEASIBLE", 0.2857
+    assert solver_claim_warnings(plan_from_dict(doc)) == []   # a claim the numbers allow: no word
