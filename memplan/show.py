@@ -224,6 +224,12 @@ def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
         if isinstance(dlow, int) and isinstance(own, int) and dlow > own:
             out.append(f"{where}'s lower_bound_bytes {dlow} is above its arena_bytes {own}: no packing is smaller "
                        "than its lower bound")
+        elif isinstance(dlow, int) and not isinstance(dlow, bool) and dlow > plan.lower_bound_bytes:
+            # (round 79: device 1's entry raised to its arena of 14,336 B "proved" its OPTIMAL, while the plan's own
+            # lower_bound_bytes, the largest device's bound, said 10,240 B and show printed ratio 1.4000 beside it)
+            out.append(f"{where}'s lower_bound_bytes {dlow} is above the plan's lower_bound_bytes "
+                       f"{plan.lower_bound_bytes}, the largest device's bound: the two contradict each other, and its "
+                       "claims rest on the larger")
         out.extend(_claim_warnings(where, entry, own, dlow))
         s = entry.get("status")
         r = rank.get(s.upper(), -1) if isinstance(s, str) else -1

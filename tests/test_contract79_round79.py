@@ -401,3 +401,19 @@ def test_an_optimal_split_block_is_warned_of_for_a_device_no_entry_describes(edi
     assert any("no per_device entry describes device 1 (arena 14336 B)" in w for w in found), found
     doc["solver"]["status"], doc["solver"]["gap"] = "FEASIBLE", 0.2857
     assert solver_claim_warnings(plan_from_dict(doc)) == []   # a claim the numbers allow: no word
+
+
+def test_a_device_bound_above_the_plans_largest_bound_is_warned_of():
+    """Device 1's entry edited to a lower bound of 14,336 B (its arena) made its OPTIMAL look proven, while the plan's
+    ``lower_bound_bytes``, the largest device's bound, said 10,240 B (``show``: ratio 1.4000 beside OPTIMAL, gap 0.0),
+    with no word; now the contradiction is warned of, naming both numbers."""
+    from memplan.show import solver_claim_warnings
+    graph, doc = _qkv_split_with_device_1_above_its_bound()
+    entry = doc["solver"]["per_device"][1]
+    entry["arena_bytes"] = entry["lower_bound_bytes"] = 14336
+    plan = plan_from_dict(doc)
+    memplan.verify(graph, plan)
+    found = solver_claim_warnings(plan)
+    assert any("lower_bound_bytes 14336 is above the plan's lower_bound_bytes 10240" in w for w in found), found
+    doc["lower_bound_bytes"] = 14336   # the plan agreeing with its device: nothing to say
+    assert solver_claim_warnings(plan_from_dict(doc)) == []
