@@ -224,6 +224,12 @@ def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
         if isinstance(dlow, int) and isinstance(own, int) and dlow > own:
             out.append(f"{where}'s lower_bound_bytes {dlow} is above its arena_bytes {own}: no packing is smaller "
                        "than its lower bound")
+        elif isinstance(dlow, int) and not isinstance(dlow, bool) and dlow > plan.lower_bound_bytes:
+            # (round 79: device 1's entry raised to its arena of 14,336 B "proved" its OPTIMAL, while the plan's own
+            # lower_bound_bytes, the largest device's bound, said 10,240 B and show printed ratio 1.4000 beside it)
+            out.append(f"{where}'s lower_bound_bytes {dlow} is above the plan's lower_bound_bytes "
+                       f"{plan.lower_bound_bytes}, the largest device's bound: the two contradict each other, and its "
+                       "claims rest on the larger")
         out.extend(_claim_warnings(where, entry, own, dlow))
         s = entry.get("status")
         r = rank.get(s.upper(), -1) if isinstance(s, str) else -1
@@ -237,6 +243,7 @@ def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
             out.append(f"the solver block claims status {status} of a plan split over {plan.devices} devices but its "
                        "per_device list is empty")
         return out
+    out.extend(_undescribed_claims(plan, block, entries))
     r = rank.get(status.upper(), -1) if isinstance(status, str) else -1
     if r > weakest[0]:
         out.append(f"the solver block claims status {status} but {weakest[1]}: a split plan's status is its weakest "
@@ -248,6 +255,34 @@ def _split_claim_warnings(plan: Plan, block: dict) -> list[str]:
             out.append(f"the solver block's gap {gap} is below {where}'s gap {g}: a split plan's gap is its largest "
                        "device's")
     return out
+
+
+def _undescribed_claims(plan: Plan, block: dict, entries: list[dict]) -> list[str]:
+    """The block's OPTIMAL (or gap 0) claim for each device no ``per_device`` entry describes (by its ``device``, else
+    its place in the list): a split plan's status and gap hold for every device, and only a device's entry can
+    support them there. Why (round 79): the entries were checked one by one and the block against them, so a plan
+    whose device 1 entry was dropped (or replaced by a second device 0 entry) said OPTIMAL, gap 0.0, with device 1's
+    arena of 14,336 B above every bound it states (10,240 B), where a one-device block saying so is warned of."""
+    status, gap = block.get("status"), block.get("gap")
+    if isinstance(status, str) and status.upper() == "OPTIMAL":
+        claim = f"status {status}"
+    elif isinstance(gap, (int, float)) and not isinstance(gap, bool) and gap == 0:
+        claim = f"gap {gap}"
+    else:
+        return []
+    described = set()
+    for k, entry in enumerate(entries):
+        d = entry.get("device", k)
+        if isinstance(d, int) and not isinstance(d, bool):
+            described.add(d)
+    missing = [d for d in range(plan.devices) if d not in described]
+    if not missing:
+        return []
+    arenas = plan.device_arena_bytes
+    which = ", ".join(f"{d} (arena {arenas[d]} B)" if d < len(arenas) else str(d) for d in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return [f"the solver block claims {claim} of a plan split over {plan.devices} devices but no per_device entry "
+            f"describes device{'s' if len(missing) > 1 else ''} {which}{more}: the claim is unsupported there"]
 
 
 def _above(bounds: list, arena: Any) -> list[str]:
