@@ -22,23 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_contract78_round78 import apart_pairs, broken_rules, random_graph
+from test_contract78_round78 import _roots, apart_pairs, broken_rules, random_graph
 
 import memplan
 from memplan.errors import GraphError, MemplanError, PlanFormatError
 from memplan.io import graph_text, load_plan, save_plan
 from memplan.planfile import plan_from_dict
 from memplan.verify import check
-
-
-def _roots(tensors: dict[str, dict]) -> dict[str, str]:
-    out = {}
-    for tid in tensors:
-        r = tid
-        while tensors[r].get("view_of") is not None:
-            r = tensors[r]["view_of"]
-        out[tid] = r
-    return out
 
 
 def broken_split_rules(graph: dict[str, Any], plan: dict[str, Any]) -> set[int]:
