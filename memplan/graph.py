@@ -87,6 +87,7 @@ NO_ATTRS: Mapping[str, Any] = _NoAttrs()
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Tensor:
     """A named byte range: a root buffer, or a view into another tensor (``view_of``)."""
@@ -100,6 +101,7 @@ class Tensor:
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Node:
     """One operation; ``inplace`` pairs are ``(output_id, input_id)``."""

@@ -20,6 +20,7 @@ from .values import by_value
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class Reuse:
     """When the bytes of ``tensor`` (its ``root``'s: a view has no bytes of its own) may be reused under a plan.

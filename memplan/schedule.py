@@ -25,6 +25,7 @@ from .values import by_value, derived
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Event:
     """Recorded on ``after``'s stream right after ``after``; waited on before ``before``."""
@@ -104,6 +105,7 @@ def data_dependencies(graph: Graph, n: int) -> list[int]:
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class HappensBefore:
     """Vector clocks of a schedule, indexed by graph node index.

@@ -1,0 +1,57 @@
+"""Round 79, the Python API under hostile use: every mistake in a call of a public name is a ``memplan.errors``
+exception naming what was wrong (README: ``OptionError`` for an unknown keyword, an option by position, or a
+required argument left out or given twice), never Python's bare ``TypeError``.
+
+Why these tests: ``Tensor``, ``Node`` and ``Event`` (the parts of every graph and schedule built in code) and the
+result classes of ``memplan.__all__`` took a misspelt keyword (``Tensor("t", 8, view_offest=4)``) as a bare
+TypeError naming no alternative, while ``Graph`` and ``Schedule`` named the field meant; and the torch importer's own
+entry points (``memplan.importers.torch.from_torch``, ``trace_torch``) did the same for ``decompse=True``, where
+``memplan.from_torch`` named ``decompose``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+import memplan
+from memplan.errors import OptionError
+
+
+@pytest.mark.parametrize("make,typo,meant", [
+    (lambda: memplan.Tensor("t", 8, view_offest=4), "view_offest", "view_offset"),
+    (lambda: memplan.Tensor("t", 8, knd="input"), "knd", "kind"),
+    (lambda: memplan.Node("a", "ADD", input=("x",)), "input", "inputs"),
+    (lambda: memplan.Node("a", "ADD", in_place=()), "in_place", "inplace"),
+    (lambda: memplan.Event("a", befor="b"), "befor", "before"),
+])
+def test_graph_and_schedule_parts_name_a_misspelt_keyword(make, typo, meant):
+    with pytest.raises(OptionError, match=f"unknown option '{typo}' \\(did you mean '{meant}'\\?\\)"):
+        make()
+
+
+@pytest.mark.parametrize("cls", [memplan.Tensor, memplan.Node, memplan.Event, memplan.HappensBefore,
+                                 memplan.Simulation, memplan.DeviceSplit, memplan.Planned, memplan.Reuse])
+def test_every_public_class_names_a_call_that_does_not_bind(cls):
+    with pytest.raises(OptionError, match=f"{cls.__name__}\\(\\) got an unknown option 'zzbogus'"):
+        cls(zzbogus=1)
+    with pytest.raises(OptionError, match=f"{cls.__name__}\\(\\) needs argument"):
+        cls()
+
+
+def test_parts_that_bind_are_built_as_before():
+    t = memplan.Tensor("t", 8, kind="input", view_of=None, view_offset=0)
+    n = memplan.Node("a", "ADD", inputs=("t",), outputs=("y",))
+    g = memplan.Graph("g", (t, memplan.Tensor("y", 8, "output")), (n,))
+    assert memplan.plan(g).arena_bytes == 264
+    assert memplan.Event("a", "b") == memplan.Event(after="a", before="b")
+
+
+@pytest.mark.parametrize("entry,typo,meant", [("from_torch", "decompse", "decompose"),
+                                              ("trace_torch", "nme", "name")])
+def test_torch_importer_entry_points_name_a_misspelt_keyword(entry, typo, meant):
+    torch = need("torch")
+    from memplan.importers import torch as importer
+
+    with pytest.raises(OptionError, match=f"{entry}\\(\\) got an unknown option '{typo}' \\(did you mean '{meant}'"):
+        getattr(importer, entry)(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), **{typo: True})
