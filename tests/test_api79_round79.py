@@ -11,6 +11,9 @@ entry points (``memplan.importers.torch.from_torch``, ``trace_torch``) did the s
 
 from __future__ import annotations
 
+from collections.abc import Set
+
+import handgraphs as H
 import pytest
 from needs import need
 
@@ -55,3 +58,34 @@ def test_torch_importer_entry_points_name_a_misspelt_keyword(entry, typo, meant)
 
     with pytest.raises(OptionError, match=f"{entry}\\(\\) got an unknown option '{typo}' \\(did you mean '{meant}'"):
         getattr(importer, entry)(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), **{typo: True})
+
+
+class _BackwardSet(Set):
+    """A set that iterates its ids in the reverse of the order given: what a ``set`` of strings does, in some order
+    that depends on the string hash seed, made the same in every run so the test is deterministic."""
+
+    def __init__(self, ids):
+        self._ids = list(dict.fromkeys(ids))
+
+    def __contains__(self, x):
+        return x in self._ids
+
+    def __iter__(self):
+        return iter(reversed(self._ids))
+
+    def __len__(self):
+        return len(self._ids)
+
+
+def test_reuse_table_of_a_set_answers_in_the_graph_tensor_order():
+    """A set has no order of its own: ``reuse_table(g, p, {"x", "q"})`` listed its answers in the set's iteration
+    order, which changes with PYTHONHASHSEED, so the same call gave another table (and its JSON) in each run."""
+    g = H.qkv()
+    p = memplan.plan(g)
+    ids = ["x", "q", "k", "v", "a"]   # (graph order)
+    assert list(memplan.reuse_table(g, p, _BackwardSet(ids))) == ids
+    assert list(memplan.ReuseIndex(g, p).table(_BackwardSet(ids))) == ids
+    assert list(memplan.reuse_table(g, p, frozenset(ids))) == ids
+    assert list(memplan.reuse_table(g, p, ids[::-1])) == ids[::-1]   # (a list keeps the caller's order)
+    with pytest.raises(memplan.ScheduleError, match="no tensor 'nope1'"):
+        memplan.reuse_table(g, p, _BackwardSet(["x", "nope1", "nope2"]))
