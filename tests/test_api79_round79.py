@@ -117,3 +117,23 @@ def test_builder_attributes_reach_the_cost_model_only_as_keywords():
     assert memplan.simulate(g, memplan.plan(g)).makespan_us == pytest.approx(2 * 4096 ** 3 / 4e8)   # (flops)
     with pytest.raises(memplan.GraphError, match="tensor 'w2': attrs= is no keyword"):
         b.weight("w2", size, attrs={"shape": [4096, 4096]})
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda hb, g: hb.hb(0), "HappensBefore.hb\\(\\) needs argument 'b'"),
+    (lambda hb, g: hb.hb(0, 1, 2), "HappensBefore.hb\\(\\) takes at most 2"),
+    (lambda hb, g: hb.hb(0, c=1), "HappensBefore.hb\\(\\) got an unknown option 'c'"),
+    (lambda hb, g: hb.first_at_least(0, 0), "HappensBefore.first_at_least\\(\\) needs argument 'counts'"),
+    (lambda hb, g: memplan.CostModel().node_us(g), "CostModel.node_us\\(\\) needs argument 'n'"),
+    (lambda hb, g: memplan.CostModel().node_us(graph=g, node=0), "CostModel.node_us\\(\\) got an unknown option 'node'"),
+])
+def test_documented_methods_name_a_call_that_does_not_bind(call, words):
+    """``CostModel.node_us(graph, n)`` (docs/scheduling.md: what a cost model plugs in) and ``HappensBefore.hb``
+    named a bad index (``ScheduleError``) but took an argument left out or one too many as Python's bare
+    TypeError, where the methods of ``Plan``, ``Graph`` and ``ReuseIndex`` name it (README: ``OptionError``)."""
+    g = H.qkv()
+    hb = memplan.build_happens_before(g, memplan.serial_schedule(g))
+    assert hb.hb(0, 1) and not hb.hb(1, 0)   # (calls that bind: answered as before)
+    assert memplan.CostModel().node_us(g, 0) == memplan.CostModel().node_us(graph=g, n=0) > 0
+    with pytest.raises(OptionError, match=words):
+        call(hb, g)
