@@ -6,7 +6,9 @@ Why these tests: ``Tensor``, ``Node`` and ``Event`` (the parts of every graph an
 result classes of ``memplan.__all__`` took a misspelt keyword (``Tensor("t", 8, view_offest=4)``) as a bare
 TypeError naming no alternative, while ``Graph`` and ``Schedule`` named the field meant; and the torch importer's own
 entry points (``memplan.importers.torch.from_torch``, ``trace_torch``) did the same for ``decompse=True``, where
-``memplan.from_torch`` named ``decompose``.
+``memplan.from_torch`` named ``decompose``; ``CostModel.node_us`` and ``HappensBefore.hb`` did the same for an
+argument left out. And two silent ones: ``reuse_table`` of a set answered in the set's hash-seed order (another
+table each run), and ``GraphBuilder``'s ``attrs={...}`` became one attribute named "attrs" that nothing reads.
 """
 
 from __future__ import annotations
