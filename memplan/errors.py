@@ -285,12 +285,18 @@ def check_given(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], param
 def positional_checked(keywords: Callable[[], Sequence[str]] | None = None) -> Callable[[_F], _F]:
     """A decorator: ``func`` with too many positional arguments refused by ``check_positional`` (its keyword options
     listed from ``keywords()``, for a function that takes ``**options``). ``inspect.signature`` and ``help`` still show
-    ``func``'s own signature."""
+    ``func``'s own signature. A function without ``**options`` also has an unknown keyword refused by
+    ``check_option_names``: ``memplan.importers.torch.from_torch(m, (x,), decompse=True)`` was Python's bare TypeError
+    (round 79), naming no alternative, where ``memplan.from_torch`` named ``decompose``."""
     def wrap(func: _F) -> _F:
         params = list(inspect.signature(func).parameters.values())
+        known = None if any(p.kind is p.VAR_KEYWORD for p in params) else [
+            p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
         @functools.wraps(func)
         def checked(*args: Any, **kwargs: Any) -> Any:
+            if known is not None:
+                check_option_names(func.__name__, kwargs, known)
             check_positional(func.__name__, args, params, keywords() if keywords is not None else None)
             check_given(func.__name__, args, kwargs, params)
             return func(*args, **kwargs)
@@ -340,21 +346,23 @@ def named_fields(cls: type) -> type:
     ``CostModel(even_us=3)`` was Python's TypeError, naming no alternative and no memplan error. A call that does
     not bind otherwise (an option by position, ``GraphBuilder("g", 256, 3)``; a required argument left out,
     ``ReuseIndex(graph)``) is named as ``check_positional`` and ``check_given`` name it for a function: it was
-    Python's bare TypeError, where README promises an ``OptionError``. Those two checks run only once ``__init__``
-    has raised a TypeError, so a call that binds (millions of ``Tensor``s in a large graph) pays nothing more."""
+    Python's bare TypeError, where README promises an ``OptionError``. Every check runs only once ``__init__`` has
+    raised a TypeError, so a call that binds (millions of ``Tensor``s in a large graph) pays one call frame and no
+    more: that is why ``Tensor``, ``Node`` and ``Event`` can carry it too (round 79: ``Tensor("t", 8,
+    view_offest=4)`` was Python's bare TypeError there, naming no alternative)."""
     init = cls.__init__   # type: ignore[misc]
     params = list(inspect.signature(init).parameters.values())[1:]   # without self
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
     @functools.wraps(init)
     def checked(self: Any, *args: Any, **kwargs: Any) -> None:
-        check_option_names(cls.__name__, kwargs, known)
         try:
             init(self, *args, **kwargs)
         except TypeError as exc:
             if isinstance(exc, MemplanError):
                 raise   # (the constructor's own OptionError, or a GraphError that is a TypeError too)
-            try:   # a TypeError raised inside a call that binds passes both checks: it is re-raised as it is
+            try:   # a TypeError raised inside a call that binds passes every check: it is re-raised as it is
+                check_option_names(cls.__name__, kwargs, known)
                 check_positional(cls.__name__, args, params)
                 check_given(cls.__name__, args, kwargs, params)
             except OptionError as named:

@@ -87,6 +87,7 @@ NO_ATTRS: Mapping[str, Any] = _NoAttrs()
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Tensor:
     """A named byte range: a root buffer, or a view into another tensor (``view_of``)."""
@@ -100,6 +101,7 @@ class Tensor:
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Node:
     """One operation; ``inplace`` pairs are ``(output_id, input_id)``."""
@@ -1269,7 +1271,13 @@ def _cycle_text(loop: list[str]) -> str:
 def _no_misspelt_keyword(what: str, attrs: Mapping[str, Any], keywords: tuple[str, ...]) -> None:
     """GraphError for a free-form attribute whose name is a near miss of one of the builder's ``keywords``.
     Why: every other keyword is kept as an attribute, which the planner never reads, so ``in_place={"y": "x"}``
-    or ``costs=5`` built a graph without the in-place pair or the cost and planned it silently otherwise."""
+    or ``costs=5`` built a graph without the in-place pair or the cost and planned it silently otherwise. Nor is
+    ``attrs=`` one, though ``Tensor`` and ``Node`` take it: ``b.intermediate("t", 8, attrs={"shape": [2, 4]})`` kept
+    one attribute named "attrs" holding the mapping, so the cost model (which reads ``attrs["shape"]``) and an
+    executor (``attrs["dtype"]``) found none of them and the graph was planned as if they had not been given."""
+    if "attrs" in attrs:
+        raise GraphError(f"{what}: attrs= is no keyword of the builder: its free-form attributes are its other "
+                         f"keywords (shape=..., dtype=..., or **{_short(attrs['attrs'], 60)}), not one named 'attrs'")
     for key in attrs:
         near = _near_field(key, keywords, cutoff=0.8)
         if near:

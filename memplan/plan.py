@@ -24,6 +24,7 @@ from .errors import (
     ScheduleError,
     SolverError,
     check_option_names,
+    named_fields,
     named_options,
     positional_checked,
 )
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # for the annotations only: devices/ and optimize/ load lazil
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class Planned:
     """A verified plan and the graph it refers to: the input graph, or the split graph (COPY nodes,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ScheduleError, named_fields, named_method, named_options, plain_bool, plain_str
+from .errors import ScheduleError, named_fields, named_method, named_options, plain_bool, plain_str, unordered
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .lifetimes import compute_lifetimes
@@ -20,6 +20,7 @@ from .values import by_value
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class Reuse:
     """When the bytes of ``tensor`` (its ``root``'s: a view has no bytes of its own) may be reused under a plan.
@@ -116,7 +117,8 @@ class ReuseIndex:
     @named_method
     def table(self, tensors: Iterable[str] | None = None) -> dict[str, Reuse]:
         """``reuse_table(graph, plan, tensors)`` of the index's graph and plan. Every id is checked before any
-        answer, so an unknown one is refused whatever its place in ``tensors``."""
+        answer, so an unknown one is refused whatever its place in ``tensors``. A set of ids is answered in the
+        graph's tensor order (``_in_graph_order``)."""
         if isinstance(tensors, str):
             raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids, not the one string "
                                 f"{_short(tensors)} (use reuse_after for one, or [{_short(tensors)}])")
@@ -124,6 +126,8 @@ class ReuseIndex:
             raise ScheduleError(f"{self._who}: tensors is a collection of tensor ids (a list, tuple or set of "
                                 f"strings), not {type(tensors).__name__} {_short(tensors)}")
         ids = [t.id for t in self.graph.tensors] if tensors is None else [plain_str(t) for t in tensors]
+        if unordered(tensors):
+            ids = _in_graph_order(self.graph, ids)
         for tid in ids:
             if not isinstance(tid, str) or tid not in self.graph.tensor_index:
                 raise ScheduleError(f"{self._who}: graph {self.graph.name!r} has no tensor {_short(tid)}")
@@ -154,6 +158,14 @@ def reuse_table(graph: Graph, plan: Plan, tensors: Iterable[str] | None = None, 
     ``ReuseIndex``. ``tensors`` is a collection of ids: one id as a string was read letter by letter (answers for
     other tensors, or none). ``fused_groups``: as ``reuse_after`` takes it."""
     return ReuseIndex._named(graph, plan, fused_groups, "reuse_table").table(tensors)
+
+
+def _in_graph_order(graph: Graph, ids: list) -> list:
+    """``ids`` (of a set) in ``graph``'s tensor order, those it does not have after them by their repr. Why: a set
+    iterates in an order that depends on the process's string hash seed, so ``reuse_table(g, p, {"x", "q"})`` listed
+    its answers (and a set of two unknown ids named its refusal) in another order in each run (round 79)."""
+    index = graph.tensor_index
+    return sorted(ids, key=lambda t: (0, index[t], "") if isinstance(t, str) and t in index else (1, 0, repr(t)))
 
 
 def _id_collection(tensors: object) -> bool:

@@ -17,7 +17,17 @@ from functools import partial
 
 import numpy as np
 
-from .errors import ScheduleError, named_fields, named_options, not_an_index, plain_int, plain_str, some_of, unordered
+from .errors import (
+    ScheduleError,
+    named_fields,
+    named_method,
+    named_options,
+    not_an_index,
+    plain_int,
+    plain_str,
+    some_of,
+    unordered,
+)
 from .errors import short_repr as _short
 from .graph import Graph, check_graph
 from .planfile import MAX_STREAMS, Plan
@@ -25,6 +35,7 @@ from .values import by_value, derived
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True, slots=True)
 class Event:
     """Recorded on ``after``'s stream right after ``after``; waited on before ``before``."""
@@ -104,6 +115,7 @@ def data_dependencies(graph: Graph, n: int) -> list[int]:
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class HappensBefore:
     """Vector clocks of a schedule, indexed by graph node index.
@@ -124,6 +136,7 @@ class HappensBefore:
     def num_streams(self) -> int:
         return self.clock.shape[1]
 
+    @named_method
     def hb(self, a: int, b: int) -> bool:
         """``a`` happens-before ``b`` (strict). Node indices: anything else (a negative one too, which indexing
         would wrap around to another node) is a ``ScheduleError`` naming it (``errors.not_an_index``)."""
@@ -136,6 +149,7 @@ class HappensBefore:
         raise not_an_index(ScheduleError, f"HappensBefore.hb: node {'b' if bad is b and bad is not a else 'a'}",
                            bad, len(self.stream))
 
+    @named_method
     def first_at_least(self, s0: int, s: int, counts: np.ndarray) -> np.ndarray:
         """For each count c: the first seq on stream ``s0`` whose clock[s] >= c (len if none)."""
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PlanFormatError, ScheduleError, named_options
+from .errors import PlanFormatError, ScheduleError, named_fields, named_options
 from .graph import Graph, check_graph
 from .ops import COPY_OP
 from .optimize.cost import EVENT_US_RULE, CostModelLike, is_event_us, node_costs
@@ -24,6 +24,7 @@ from .values import by_value, derived
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class Simulation:
     """Per-node start/end times (microseconds, keyed by node id) and the totals."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BudgetError, ScheduleError, as_int, literal, named_options
+from ..errors import BudgetError, ScheduleError, as_int, literal, named_fields, named_options
 from ..errors import short_repr as _short
 from ..graph import Graph, check_graph
 from ..optimize.cost import total_us
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # for the annotations only: optimize/ loads on a call that ne
 
 
 @by_value
+@named_fields
 @dataclass(frozen=True)
 class DeviceSplit:
     """A graph split over ``devices`` GPUs, with COPY nodes and one merged schedule.

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from ..errors import ScheduleError, add_note, as_int, mark_callers, named_fields, not_an_index, plain_bool
+from ..errors import (
+    ScheduleError,
+    add_note,
+    as_int,
+    mark_callers,
+    named_fields,
+    named_method,
+    not_an_index,
+    plain_bool,
+)
 from ..errors import short_repr as _short
 from ..graph import MAX_COST_US, Graph
 from ..ops import FLOP_PER_US, HBM_BYTES_PER_US, KERNEL_FLOOR_US, VIEW_OPS
@@ -100,6 +109,7 @@ class CostModel:
         for name in ("event_us", "hbm_bytes_per_us", "flop_per_us", "floor_us"):
             object.__setattr__(self, name, _plain_real(getattr(self, name)))
 
+    @named_method
     def node_us(self, graph: Graph, n: int) -> float:
         try:
             if n < 0:   # (it would wrap around to another node: ``errors.not_an_index``)
