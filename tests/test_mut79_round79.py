@@ -1,0 +1,100 @@
+"""Round 79 (mut79): tests that kill hand-made mutants of the optimizer (``optimize.memorder``), the solvers
+(``solvers.greedy``), the minimalloc CSV reader (``io.minimalloc``) and the command-line value parsers
+(``argtypes``) that every existing test covering those modules let through. Each test checks a behaviour a user
+relies on, on an input small enough to work out by hand; the mutant each test kills is named in its docstring
+(a test that cannot fail is a defect)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memplan import GraphBuilder
+from memplan.optimize.memorder import memory_order
+from memplan.problem import BufferProblem
+from memplan.solvers import solve
+
+
+def test_low_memory_order_takes_a_unit_whose_delta_dropped_when_its_partner_was_issued():
+    """Inputs ``x`` (1,000 B, read by ``A`` and ``B``) and ``y`` (100 B, read by ``E`` and ``F``); each node writes an
+    output (``oa`` 10 B, ``ob`` 20 B, ``oe`` 15 B, ``of`` 500 B). At the start issuing ``A`` adds 10 B, ``B`` 20 B,
+    ``E`` 15 B, ``F`` 500 B: ``A`` goes first. Once ``A`` is issued ``B`` is ``x``'s last reader, so issuing it frees
+    1,000 B (a delta of -980 B) and it must come before ``E``: the greedy takes the unit that changes the live bytes
+    least. Kills (round 79): ``memorder._greedy`` not pushing the units whose delta moved (``for v in
+    sorted(changed): push(v)`` dropped): ``B`` kept its stale heap entry of +20 B and ``E`` went first, keeping
+    ``x``'s 1,000 B live one node longer."""
+    b = GraphBuilder("stale", alignment=1)
+    b.input("x", 1000)
+    b.input("y", 100)
+    b.node("A", "UNARY", ["x"], b.output("oa", 10))
+    b.node("B", "UNARY", ["x"], b.output("ob", 20))
+    b.node("E", "UNARY", ["y"], b.output("oe", 15))
+    b.node("F", "UNARY", ["y"], b.output("of", 500))
+    assert memory_order(b.build()).order == ("A", "B", "E", "F")
+
+
+def test_low_memory_order_counts_a_root_made_live_by_an_issued_unit_as_live():
+    """``C`` reads the input ``x`` (600 B, its only reader) and writes the intermediate ``t`` (500 B), read only by
+    ``D`` (output 10 B); ``E`` and ``F`` read the input ``y`` (outputs of 5 B and 600 B). ``C`` goes first (-100 B);
+    then ``t`` is live and ``D`` frees it (-490 B), so ``D`` comes before ``E`` (+5 B). Kills (round 79):
+    ``memorder._greedy`` not adding an issued unit's roots to ``live`` (``live.add(r)`` dropped): ``D`` was charged
+    for making ``t`` live again (+10 B) and ``E`` went first, keeping ``t``'s 500 B live one node longer."""
+    b = GraphBuilder("made", alignment=1)
+    b.input("x", 600)
+    b.input("y", 100)
+    b.node("C", "UNARY", ["x"], b.tensor("t", 500))
+    b.node("D", "UNARY", ["t"], b.output("od", 10))
+    b.node("E", "UNARY", ["y"], b.output("oe", 5))
+    b.node("F", "UNARY", ["y"], b.output("of", 600))
+    assert memory_order(b.build()).order == ("C", "D", "E", "F")
+
+
+def test_greedy_reuses_the_bytes_of_an_interval_that_ends_where_the_next_starts():
+    """Intervals are half-open: ``a`` over [0, 1) and ``b`` over [1, 2) are never live together, so greedy packs both
+    at offset 0 in an 8-byte arena. Kills (round 79): ``greedy._in_time_order`` ending an interval only once it is
+    strictly before the next start (``active[0][0] <= lower[i]`` -> ``<``): ``b`` was put on top of ``a``, 16 B, twice
+    the optimum, for every problem without an order (a minimalloc CSV, ``BufferProblem`` of intervals)."""
+    p = BufferProblem(np.array([8, 8]), np.array([0, 1]), np.array([1, 2]))
+    sol = solve(p, "greedy")
+    assert sol.arena == 8 and sol.offsets.tolist() == [0, 0]
+
+
+def test_minimalloc_gaps_may_start_at_the_lifetime_and_touch_each_other():
+    """``a`` lives over [0, 10) with gaps ``0-5`` (from its very start) or ``2-4 4-6`` (two gaps that touch: [2, 4) and
+    [4, 6) share no time step); ``b``, live only inside them, may share ``a``'s bytes: one 4-byte arena. Kills (round
+    79): ``minimalloc._gaps`` refusing a gap that starts at the lifetime's start (``lower <= a`` -> ``lower < a``: "not
+    a span within its lifetime") or one that starts where the one before ends (``c < b`` -> ``c <= b``: "gaps 2-4 and
+    4-6 overlap"), each a CSV minimalloc reads refused with exit 2."""
+    from memplan.io.minimalloc import parse_csv, solve_table
+
+    for gaps, b_life, spans in (("0-5", "0,5", ((0, 5),)), ("2-4 4-6", "2,6", ((2, 4), (4, 6)))):
+        t = parse_csv(f"id,lower,upper,size,gaps\na,0,10,4,{gaps}\nb,{b_life},4,\n", "g.csv")
+        assert t.gaps == (spans, ())
+        assert solve_table(t, solver="greedy").arena == 4
+
+
+def test_a_table_given_gaps_from_the_lifetime_start_or_touching_is_planned():
+    """``CsvTable.gaps`` set by hand (``dataclasses.replace``) are checked as ``parse_csv`` makes them
+    (``_check_gaps``): spans in time order, apart, within the lifetime, and a span may start at the lifetime's
+    start or where the one before ends. Kills (round 79): ``_check_gaps`` taking ``at < span[0]`` for ``at <= span[0]``:
+    the very gaps ``parse_csv`` made of ``0-5`` or ``2-4 4-6`` were refused as "not (lower, upper) spans ... apart"."""
+    import dataclasses
+
+    from memplan.io.minimalloc import parse_csv
+
+    t = parse_csv("id,lower,upper,size\na,0,10,4\nb,0,6,4\n", "g.csv")
+    for spans in (((0, 6),), ((0, 4), (4, 6))):
+        assert dataclasses.replace(t, gaps=(spans, ())).problem().compatible == frozenset({(0, 1)})
+
+
+def test_minimalloc_sizes_adding_up_to_exactly_2_63_are_refused_at_their_row():
+    """Two rows of 2**62 bytes add up to 2**63, past every int64 offset: refused by the reader naming the file, the line
+    and the column. Kills (round 79): ``minimalloc._table``'s running total taken as ``total > MAX_VALUE``: the table
+    was read and refused later by the solver's ``SolverError`` about "buffer problem", naming no file or line."""
+    import pytest
+
+    from memplan.errors import InputFormatError
+    from memplan.io.minimalloc import parse_csv
+
+    with pytest.raises(InputFormatError, match=r"big\.csv: line 3, column 'size': the sizes add up to "
+                                               r"9223372036854775808, over the 2\*\*63 limit"):
+        parse_csv(f"id,lower,upper,size\na,0,1,{2 ** 62}\nb,1,2,{2 ** 62}\n", "big.csv")
