@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from memplan import GraphBuilder
+from memplan import GraphBuilder, examples
+from memplan.generators import fanout_join
 from memplan.optimize.memorder import memory_order
+from memplan.optimize.streams import optimize
 from memplan.problem import BufferProblem
 from memplan.solvers import solve
 
@@ -98,3 +100,39 @@ def test_minimalloc_sizes_adding_up_to_exactly_2_63_are_refused_at_their_row():
     with pytest.raises(InputFormatError, match=r"big\.csv: line 3, column 'size': the sizes add up to "
                                                r"9223372036854775808, over the 2\*\*63 limit"):
         parse_csv(f"id,lower,upper,size\na,0,1,{2 ** 62}\nb,1,2,{2 ** 62}\n", "big.csv")
+
+
+def _fan(n: int):
+    """``x`` read by ``n`` independent 4 KiB matmuls, joined by one add."""
+    b = GraphBuilder("fan", alignment=1)
+    b.input("x", 64)
+    for i in range(n):
+        b.node(f"n{i}", "MUL_MAT", ["x"], b.tensor(f"t{i}", 4096))
+    b.node("j", "ADD", [f"t{i}" for i in range(n)], b.output("y", 64))
+    return b.build()
+
+
+def test_the_optimizer_tries_eight_streams_below_a_larger_cap():
+    """The optimizer tries every stream count 2..8 (then 12, 16, ..., and the cap): a fan of 9 branches under a cap of
+    16 streams runs in 6 us on 8 streams with 7 events, as on 9 streams with 8. Kills (round 79): ``optimize``'s
+    stream counts ``range(2, min(top, 8) + 1)`` off by one (``range(2, min(top, 8))``): 8 was never tried, and the
+    plan took 9 streams and one event more for the same makespan."""
+    o = optimize(_fan(9), 16)
+    assert "list-eft-k8" in [c[0] for c in o.candidates]
+    assert (o.chosen, o.makespan_us, o.schedule.num_streams, len(o.schedule.events)) == ("list-eft-k8", 6.0, 8, 7)
+
+
+def test_candidates_of_one_makespan_go_to_fewer_events_then_fewer_streams_then_the_first_found():
+    """Ties of the simulated makespan (module docstring, "Choice"): fewer events first, then fewer streams, then the
+    candidate found first. ``fanout_join(12, seed=38)`` on 4 streams: ``list-eft-k4`` (4 streams, 4 events),
+    ``listed-k4`` (the same counts, found later) and ``list-eft-k3`` (3 streams, 5 events) all take 116 us; the
+    bundled ``fanout_join15`` on 4 streams: ``list-eft-k3`` and ``listed-k3`` both 52 us, 3 streams, 4 events.
+    Kills (round 79): ``optimize``'s rank key with the streams before the events (``list-eft-k3`` and its extra
+    event taken) or with the candidate's index negated (``listed-k4``, ``listed-k3``: the last found taken, another
+    schedule for the bundled example)."""
+    o = optimize(fanout_join(12, max_width=4, seed=38)[0], 4)
+    assert [c[:4] for c in o.candidates[:3]] == [("list-eft-k4", 4, 4, 116.0), ("listed-k4", 4, 4, 116.0),
+                                                 ("list-eft-k3", 3, 5, 116.0)]
+    assert o.chosen == "list-eft-k4" and len(o.schedule.events) == 4
+    o = optimize(examples.fanout_join15(), 4)
+    assert o.chosen == "list-eft-k3" and o.schedule == o.pool[0].schedule != o.pool[1].schedule
