@@ -7,6 +7,7 @@ relies on, on an input small enough to work out by hand; the mutant each test ki
 from __future__ import annotations
 
 import numpy as np
+from needs import need
 
 from memplan import GraphBuilder, examples
 from memplan.generators import fanout_join
@@ -136,3 +137,74 @@ def test_candidates_of_one_makespan_go_to_fewer_events_then_fewer_streams_then_t
     assert o.chosen == "list-eft-k4" and len(o.schedule.events) == 4
     o = optimize(examples.fanout_join15(), 4)
     assert o.chosen == "list-eft-k3" and o.schedule == o.pool[0].schedule != o.pool[1].schedule
+
+
+def test_byte_counts_and_counts_stop_just_below_2_63():
+    """Bytes, counts and capacities are int64 everywhere: ``9223372036854775807`` (2**63 - 1) is read, ``...808``
+    (2**63) is refused by the option's parser, naming the value (``--memory-budget 9223372036854775808`` then is a
+    usage error naming ``--memory-budget``). Kills (round 79): ``argtypes.size``'s bound taken as ``v > MAX_BYTES``,
+    and ``argtypes.count``'s as ``n > MAX_BYTES``: 2**63 passed the parser, and the library refused it naming its
+    keyword (``memory_budget``) where the user typed a flag, or overflowed int64 where it does not check."""
+    import argparse
+
+    import pytest
+
+    from memplan import argtypes
+
+    top = 2 ** 63 - 1
+    assert argtypes.size(str(top)) == top and argtypes.count(str(top)) == top
+    with pytest.raises(argparse.ArgumentTypeError, match=r"byte count '9223372036854775808' is not finite and below"):
+        argtypes.size(str(top + 1))
+    with pytest.raises(argparse.ArgumentTypeError, match=r"count '9223372036854775808' is not below 2\*\*63"):
+        argtypes.count(str(top + 1))
+
+
+def test_a_file_with_several_numbers_past_a_double_names_the_first(tmp_path):
+    """A graph file whose tensor ``t`` holds ``1e400`` and ``2e400`` (both past a double's range) is refused naming the
+    first one in the file, in an array (``attrs.v: [1, 1e400, 2e400]``) as across keys (``attrs.u`` before
+    ``attrs.v``), as a reader fixing the file top down expects. Kills (round 79): ``io._Numbers.where`` walking an
+    array from its end (``stack.extend(v)`` for ``reversed(v)``: "the number 2e400"), and ``unique_keys`` going on
+    past the first key that holds one (its ``break`` dropped: "key ['attrs']['v']")."""
+    import pytest
+
+    from memplan.errors import GraphError
+    from memplan.io import read_json
+
+    for text, key in (('{"a": {"id": "t", "attrs": {"v": [1, 1e400, 2e400]}}}', r"\['attrs'\]\['v'\]"),
+                      ('{"a": {"id": "t", "attrs": {"u": 1e400, "v": 2e400}}}', r"\['attrs'\]\['u'\]")):
+        path = tmp_path / "g.json"
+        path.write_text(text)
+        with pytest.raises(GraphError, match=rf"g\.json: key {key} of 't': the number 1e400 is beyond the range"):
+            read_json(str(path), GraphError)
+
+
+def test_concat_from_sequence_stacks_at_the_new_axis_before_the_first():
+    """With ``new_axis=1`` ConcatFromSequence inserts an axis, so its ``axis`` ranges over ``[-rank - 1, rank]``
+    (ONNX's operator spec; onnxruntime runs it): two [2, 3] tensors stacked at axis -3 make [2, 2, 3], at axis 2
+    [2, 3, 2]; axis -4 is out of range. Kills (round 79): ``fold._ort_sequence_concat``'s range check without its
+    ``- 1`` (``-rank <= axis``): axis -3 was refused as onnxruntime refusing to concatenate, a model it runs."""
+    need("onnx")
+    from memplan.importers.onnx.fold import _ort_sequence_concat
+
+    assert _ort_sequence_concat([(2, 3), (2, 3)], -3, 1) == (2, 2, 3)
+    assert _ort_sequence_concat([(2, 3), (2, 3)], 2, 1) == (2, 3, 2)
+    assert _ort_sequence_concat([(2, 3), (2, 3)], -4, 1) is None
+
+
+def test_a_resize_keeping_the_aspect_ratio_rounds_its_size_as_onnxruntime_does():
+    """Resize-19 of a [1, 1, 7, 10] input to ``sizes`` [5, 5] on axes [2, 3], ``not_larger``: the scale is
+    min(5 / 7, 5 / 10) = 0.5, and onnxruntime rounds 7 * 0.5 = 3.5 to 4 (``floor(x + 0.5)`` in float32), writing
+    [1, 1, 4, 5]: 20 float32 elements, 80 B, planned so. Kills (round 79): ``infer._ort_resize_dims`` flooring the
+    product without its ``+ 0.5``: 3 rows where onnxruntime writes 4, and the model it runs was refused as one whose
+    size "a runtime writes is unknown"."""
+    need("onnx")
+    need("onnxruntime")
+    import onnx_sweep_round67 as sweep
+
+    from memplan.importers.onnx import import_onnx
+
+    case = sweep._case("r", "Resize", 19, [("x", sweep._x((1, 1, 7, 10)), False), ("roi", None, True),
+                                           ("scales", None, True), ("sizes", sweep._i([5, 5]), True)],
+                       axes=[2, 3], keep_aspect_ratio_policy="not_larger")
+    assert sweep.compare(case) == ("agree (onnxruntime)", [])
+    assert {t.id: t.size for t in import_onnx(case.model).tensors}["y0"] == 80
