@@ -191,6 +191,21 @@ def test_concat_from_sequence_stacks_at_the_new_axis_before_the_first():
     assert _ort_sequence_concat([(2, 3), (2, 3)], -4, 1) is None
 
 
+def test_concat_from_sequence_holds_tensors_to_the_first_that_holds_elements():
+    """onnxruntime's ConcatFromSequence holds every tensor with elements to the first such one: alike off ``axis``,
+    or alike whole when stacked (``new_axis=1``); an empty tensor is skipped. So [1, 0] and [1, 1] concatenated on
+    axis 0 make [2, 1], and [2, 3] stacked with [2, 4] is refused (onnxruntime refuses it). Kills (round 79):
+    ``fold._ort_sequence_concat`` holding the tensors to the first one, empty or not (``ref = shapes[0]``: the
+    [1, 0] and [1, 1] sequence refused, a model onnxruntime runs), or comparing stacked tensors off ``axis`` only
+    (``new_axis or`` dropped: [2, 3] and [2, 4] stacked planned as [2, 2, 3], smaller than the [2, 4] it holds)."""
+    need("onnx")
+    from memplan.importers.onnx.fold import _ort_sequence_concat
+
+    assert _ort_sequence_concat([(1, 0), (1, 1)], 0, 0) == (2, 1)
+    assert _ort_sequence_concat([(2, 3), (2, 4)], 1, 1) is None
+    assert _ort_sequence_concat([(2, 3), (2, 4)], 1, 0) == (2, 7)
+
+
 def test_a_resize_keeping_the_aspect_ratio_rounds_its_size_as_onnxruntime_does():
     """Resize-19 of a [1, 1, 7, 10] input to ``sizes`` [5, 5] on axes [2, 3], ``not_larger``: the scale is
     min(5 / 7, 5 / 10) = 0.5, and onnxruntime rounds 7 * 0.5 = 3.5 to 4 (``floor(x + 0.5)`` in float32), writing
