@@ -144,7 +144,8 @@ def test_byte_counts_and_counts_stop_just_below_2_63():
     (2**63) is refused by the option's parser, naming the value (``--memory-budget 9223372036854775808`` then is a
     usage error naming ``--memory-budget``). Kills (round 79): ``argtypes.size``'s bound taken as ``v > MAX_BYTES``,
     and ``argtypes.count``'s as ``n > MAX_BYTES``: 2**63 passed the parser, and the library refused it naming its
-    keyword (``memory_budget``) where the user typed a flag, or overflowed int64 where it does not check."""
+    keyword (``memory_budget``) where the user typed a flag, or overflowed int64 where it does not check; and
+    ``argtypes.dim``'s (an ONNX dimension, int64) as ``n <= MAX_BYTES``."""
     import argparse
 
     import pytest
@@ -157,6 +158,9 @@ def test_byte_counts_and_counts_stop_just_below_2_63():
         argtypes.size(str(top + 1))
     with pytest.raises(argparse.ArgumentTypeError, match=r"count '9223372036854775808' is not below 2\*\*63"):
         argtypes.count(str(top + 1))
+    assert argtypes.dim(str(top)) == top
+    with pytest.raises(argparse.ArgumentTypeError, match=r"'9223372036854775808' is not in 0\.\.2\*\*63-1"):
+        argtypes.dim(str(top + 1))
 
 
 def test_a_file_with_several_numbers_past_a_double_names_the_first(tmp_path):
@@ -164,7 +168,8 @@ def test_a_file_with_several_numbers_past_a_double_names_the_first(tmp_path):
     first one in the file, in an array (``attrs.v: [1, 1e400, 2e400]``) as across keys (``attrs.u`` before
     ``attrs.v``), as a reader fixing the file top down expects. Kills (round 79): ``io._Numbers.where`` walking an
     array from its end (``stack.extend(v)`` for ``reversed(v)``: "the number 2e400"), and ``unique_keys`` going on
-    past the first key that holds one (its ``break`` dropped: "key ['attrs']['v']")."""
+    past the first key that holds one (its ``break`` dropped: "key ['attrs']['v']"); and ``_out_of_range_message``
+    cutting a number of exactly 40 characters (``<= 40`` -> ``< 40``) to a longer "first 20...last 10 (40 characters)"."""
     import pytest
 
     from memplan.errors import GraphError
@@ -176,6 +181,12 @@ def test_a_file_with_several_numbers_past_a_double_names_the_first(tmp_path):
         path.write_text(text)
         with pytest.raises(GraphError, match=rf"g\.json: key {key} of 't': the number 1e400 is beyond the range"):
             read_json(str(path), GraphError)
+    # a number of 40 characters is quoted whole; only a longer one is cut to its ends
+    forty = "1" + "0" * 35 + "e400"
+    path = tmp_path / "g.json"
+    path.write_text(f'{{"a": {{"id": "t", "attrs": {{"v": {forty}}}}}}}')
+    with pytest.raises(GraphError, match=rf"the number {forty} is beyond"):
+        read_json(str(path), GraphError)
 
 
 def test_concat_from_sequence_stacks_at_the_new_axis_before_the_first():
