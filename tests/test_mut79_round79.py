@@ -234,3 +234,30 @@ def test_a_resize_keeping_the_aspect_ratio_rounds_its_size_as_onnxruntime_does()
                        axes=[2, 3], keep_aspect_ratio_policy="not_larger")
     assert sweep.compare(case) == ("agree (onnxruntime)", [])
     assert {t.id: t.size for t in import_onnx(case.model).tensors}["y0"] == 80
+
+
+def test_an_event_cap_the_optimized_schedule_meets_exactly_changes_nothing():
+    """``fanout_join(20, seed=3)`` on 3 streams: the optimizer's schedule (``list-eft-k3``) has 8 events, 300 us, an
+    arena of 283,648 B; under ``max_events=8`` it is within the cap, so the plan is the uncapped one, byte for byte
+    but the cap it records. Kills (round 79): ``budget.limit_events_pool`` taking a schedule as within the cap only
+    below it (``<= max_events`` -> ``<``): one fork was given back (7 events, 284,672 B) for no reason."""
+    import memplan
+
+    g = fanout_join(20, max_width=4, seed=3)[0]
+    free, capped = memplan.plan(g, streams=3), memplan.plan(g, streams=3, max_events=8)
+    assert len(free.events) == 8 and capped.solver["schedule"]["candidate"] == "list-eft-k3"
+    assert (capped.order, capped.events, capped.tensors, capped.arena_bytes) == (
+        free.order, free.events, free.tensors, free.arena_bytes)
+
+
+def test_a_give_back_with_exactly_the_capped_events_is_a_candidate():
+    """The bundled MoE on 4 streams under ``max_events=2``: giving 10 forks back leaves 2 events and 320 us (the serial
+    order takes 363 us); a give-back whose events equal the cap is within it. Kills (round 79):
+    ``budget.candidate_pool``'s replayed give-backs dropped at ``prev.events >= max_events`` (for ``>``): every
+    give-back meeting the cap exactly was left out and the plan fell back to the serial order, 13 % slower."""
+    import memplan
+
+    p = memplan.plan(examples.moe(), streams=4, max_events=2)
+    block = p.solver["schedule"]
+    assert (len(p.events), p.streams, block["candidate"], block["makespan_us"]) == (
+        2, 2, "list-eft-k4-give-back-10-by-memory", 320.0)
