@@ -261,3 +261,19 @@ def test_a_give_back_with_exactly_the_capped_events_is_a_candidate():
     block = p.solver["schedule"]
     assert (len(p.events), p.streams, block["candidate"], block["makespan_us"]) == (
         2, 2, "list-eft-k4-give-back-10-by-memory", 320.0)
+
+
+def test_an_error_line_of_exactly_the_limit_is_printed_whole():
+    """``print_error`` cuts the middle out of a line past ``MAX_ERROR_CHARS`` (2,000) characters; one of exactly 2,000
+    is printed whole, one of 2,001 is cut, saying how much. Kills (round 79): ``argtypes._bounded``'s test taken as
+    ``len(line) < MAX_ERROR_CHARS``: a line of exactly the limit was cut (and came out no shorter)."""
+    import io
+
+    from memplan.argtypes import MAX_ERROR_CHARS, print_error
+
+    for n, cut in ((MAX_ERROR_CHARS, False), (MAX_ERROR_CHARS + 1, True)):
+        out = io.StringIO()
+        print_error("x" * n, stream=out)
+        line = out.getvalue().rstrip("\n")
+        assert ("characters cut" in line) == cut
+        assert line == "memplan: error: " + "x" * n or cut
