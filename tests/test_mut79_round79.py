@@ -277,3 +277,25 @@ def test_an_error_line_of_exactly_the_limit_is_printed_whole():
         line = out.getvalue().rstrip("\n")
         assert ("characters cut" in line) == cut
         assert line == "memplan: error: " + "x" * n or cut
+
+
+def test_byte_count_parsers_suggest_and_return_what_the_library_takes():
+    """A fractional byte count is refused suggesting the whole counts around it, but never one of 2**63 or more
+    (``9223372036854775807.5`` suggests ``9223372036854775807`` alone, ``1.5`` "1 or 2"); ``--device-capacity 64K``,
+    one value, is one int for every device (a comma list a tuple, one per device); ``--event-us -0`` is 0.0, not -0.0
+    ("at -0 us"). Kills (round 79): ``argtypes._whole_bytes`` without its ``low + 1 < MAX_BYTES`` test (suggested
+    ``9223372036854775808``, which the parser refuses), ``capacities`` making one value a 1-tuple (``len(parts) == 1``
+    never taken: a capacity for device 0 alone), and ``microseconds`` without its ``+ 0.0`` (-0.0 kept)."""
+    import argparse
+    import math
+
+    import pytest
+
+    from memplan import argtypes
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"give 9223372036854775807\)$"):
+        argtypes.size("9223372036854775807.5")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"give 1 or 2\)$"):
+        argtypes.size("1.5")
+    assert argtypes.capacities("64K") == 65536 and argtypes.capacities("80G,40G") == (80 << 30, 40 << 30)
+    assert math.copysign(1.0, argtypes.microseconds("-0")) == 1.0
