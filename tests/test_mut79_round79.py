@@ -299,3 +299,18 @@ def test_byte_count_parsers_suggest_and_return_what_the_library_takes():
         argtypes.size("1.5")
     assert argtypes.capacities("64K") == 65536 and argtypes.capacities("80G,40G") == (80 << 30, 40 << 30)
     assert math.copysign(1.0, argtypes.microseconds("-0")) == 1.0
+
+
+def test_an_event_cap_ranks_give_backs_and_own_candidates_by_one_key():
+    """``fanout_join(20, seed=4)`` on 3 streams takes 283 us with 9 events; under ``max_events=8`` the optimizer's own
+    ``listed-k3`` (285 us, 8 events, 3 streams, nothing given back) and a give-back of ``list-eft-k3`` (the same
+    counts, one fork given back) tie, and the one found first, the optimizer's own, is kept: every candidate is
+    ranked by (makespan, events, streams, found first). Kills (round 79): ``budget.candidate_pool``'s replayed
+    give-backs ranked by (makespan, streams, events): compared with the own candidates' keys field by field, a
+    give-back's 3 streams beat their 8 events, and the plan changed for no gain."""
+    import memplan
+
+    p = memplan.plan(fanout_join(20, max_width=4, seed=4)[0], streams=3, max_events=8)
+    block = p.solver["schedule"]
+    assert (block["candidate"], block["forks_given_back"], block["makespan_us"], len(p.events)) == (
+        "listed-k3", 0, 285.0, 8)
