@@ -314,3 +314,16 @@ def test_an_event_cap_ranks_give_backs_and_own_candidates_by_one_key():
     block = p.solver["schedule"]
     assert (block["candidate"], block["forks_given_back"], block["makespan_us"], len(p.events)) == (
         "listed-k3", 0, 285.0, 8)
+
+
+def test_the_default_solver_keeps_greedys_packing_where_size_ties_it():
+    """``auto`` runs greedy, then size, and takes size's packing only where it is smaller: on the bundled ``chain``
+    example both pack 2,048 B, and the plan is greedy's, ``x``, ``t1`` and ``y`` at 0, ``t0`` and ``t2`` at 1,024 (the
+    bundled example plans stay byte for byte). Kills (round 79): ``auto.solve`` taking a heuristic's packing that only
+    ties the best (``sol.arena < best.arena`` -> ``<=``): every bundled example's plan changed (size's offsets,
+    ``"name": "size"``), with no byte saved."""
+    import memplan
+
+    p = memplan.plan(examples.bundled()["chain"])
+    assert p.solver["name"] == "greedy" and p.solver["tried"] == {"greedy": 2048, "size": 2048}
+    assert p.tensors == (("x", 0, 1024), ("t0", 1024, 1024), ("t1", 0, 1024), ("t2", 1024, 1024), ("y", 0, 1024))
