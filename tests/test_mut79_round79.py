@@ -327,3 +327,27 @@ def test_the_default_solver_keeps_greedys_packing_where_size_ties_it():
     p = memplan.plan(examples.bundled()["chain"])
     assert p.solver["name"] == "greedy" and p.solver["tried"] == {"greedy": 2048, "size": 2048}
     assert p.tensors == (("x", 0, 1024), ("t0", 1024, 1024), ("t1", 0, 1024), ("t2", 1024, 1024), ("y", 0, 1024))
+
+
+def test_a_minimalloc_solution_is_written_only_as_a_packing_the_table_can_hold():
+    """``format_csv`` writes a solution only where every buffer ends below 2**63 (a 4-byte buffer at 2**63 - 4 ends at
+    2**63: refused naming it; at 2**63 - 5 written), every offset is a multiple of the table's alignment (offset 1
+    at alignment 2: refused), and an id holding a lone carriage return is quoted, so the file reads back with the
+    same rows. Kills (round 79): ``minimalloc._offsets``' end bound taken as ``> MAX_VALUE`` (an end of 2**63
+    written), ``format_csv``'s alignment check from alignment 3 up (``> 1`` -> ``> 2``: offset 1 written for
+    alignment 2, which minimalloc's validator refuses), and its quoting asked only of a "\\r\\n" (the id ``a\\rb``
+    written bare, read back as two rows)."""
+    import pytest
+
+    from memplan.errors import SolverError
+    from memplan.io.minimalloc import format_csv, parse_csv
+
+    t = parse_csv("id,lower,upper,size\na,0,1,4\n", "o.csv")
+    with pytest.raises(SolverError, match=r"o\.csv: buffer 'a': offset 9223372036854775804 is not in 0\.\.2\*\*63-1"):
+        format_csv(t, [2 ** 63 - 4])
+    assert format_csv(t, [2 ** 63 - 5]).endswith("a,0,1,4,9223372036854775803\n")
+    aligned = parse_csv("id,lower,upper,size,alignment\na,0,1,4,2\n", "al.csv")
+    with pytest.raises(SolverError, match=r"al\.csv: buffer 'a': offset 1 is not a multiple of its alignment 2"):
+        format_csv(aligned, [1])
+    text = format_csv(parse_csv('id,lower,upper,size\n"a\rb",0,1,4\nc,1,2,4\n', "r.csv"), [0, 0])
+    assert parse_csv(text, "back.csv").ids == ("a\rb", "c")
