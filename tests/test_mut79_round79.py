@@ -1,8 +1,9 @@
-"""Round 79 (mut79): tests that kill hand-made mutants of the optimizer (``optimize.memorder``), the solvers
-(``solvers.greedy``), the minimalloc CSV reader (``io.minimalloc``) and the command-line value parsers
-(``argtypes``) that every existing test covering those modules let through. Each test checks a behaviour a user
-relies on, on an input small enough to work out by hand; the mutant each test kills is named in its docstring
-(a test that cannot fail is a defect)."""
+"""Round 79 (mut79): tests that kill hand-made mutants that every existing test covering their module let through:
+the optimizer (``optimize.memorder``, ``streams``, ``budget``), the solvers (``greedy``, ``auto``), the minimalloc CSV
+reader and writer (``io.minimalloc``), the JSON reader (``io.read_json``), the ONNX importer's folding and inference
+(``fold``, ``infer``) and the command-line value parsers (``argtypes``). Each test checks a behaviour a user relies
+on, on an input small enough to work out by hand; the mutant each test kills is named in its docstring (a test that
+cannot fail is a defect)."""
 
 from __future__ import annotations
 
