@@ -193,29 +193,29 @@ def test_a_file_with_several_numbers_past_a_double_names_the_first(tmp_path):
 def test_concat_from_sequence_stacks_at_the_new_axis_before_the_first():
     """With ``new_axis=1`` ConcatFromSequence inserts an axis, so its ``axis`` ranges over ``[-rank - 1, rank]``
     (ONNX's operator spec; onnxruntime runs it): two [2, 3] tensors stacked at axis -3 make [2, 2, 3], at axis 2
-    [2, 3, 2]; axis -4 is out of range. Kills (round 79): ``fold._ort_sequence_concat``'s range check without its
+    [2, 3, 2]; axis -4 is out of range. Kills (round 79): ``fold._ort_concat``'s range check without its
     ``- 1`` (``-rank <= axis``): axis -3 was refused as onnxruntime refusing to concatenate, a model it runs."""
     need("onnx")
-    from memplan.importers.onnx.fold import _ort_sequence_concat
+    from memplan.importers.onnx.fold import _ort_concat
 
-    assert _ort_sequence_concat([(2, 3), (2, 3)], -3, 1) == (2, 2, 3)
-    assert _ort_sequence_concat([(2, 3), (2, 3)], 2, 1) == (2, 3, 2)
-    assert _ort_sequence_concat([(2, 3), (2, 3)], -4, 1) is None
+    assert _ort_concat([(2, 3), (2, 3)], -3, 1) == (2, 2, 3)
+    assert _ort_concat([(2, 3), (2, 3)], 2, 1) == (2, 3, 2)
+    assert _ort_concat([(2, 3), (2, 3)], -4, 1) is None
 
 
 def test_concat_from_sequence_holds_tensors_to_the_first_that_holds_elements():
     """onnxruntime's ConcatFromSequence holds every tensor with elements to the first such one: alike off ``axis``,
     or alike whole when stacked (``new_axis=1``); an empty tensor is skipped. So [1, 0] and [1, 1] concatenated on
     axis 0 make [2, 1], and [2, 3] stacked with [2, 4] is refused (onnxruntime refuses it). Kills (round 79):
-    ``fold._ort_sequence_concat`` holding the tensors to the first one, empty or not (``ref = shapes[0]``: the
+    ``fold._ort_concat`` holding the tensors to the first one, empty or not (``ref = shapes[0]``: the
     [1, 0] and [1, 1] sequence refused, a model onnxruntime runs), or comparing stacked tensors off ``axis`` only
     (``new_axis or`` dropped: [2, 3] and [2, 4] stacked planned as [2, 2, 3], smaller than the [2, 4] it holds)."""
     need("onnx")
-    from memplan.importers.onnx.fold import _ort_sequence_concat
+    from memplan.importers.onnx.fold import _ort_concat
 
-    assert _ort_sequence_concat([(1, 0), (1, 1)], 0, 0) == (2, 1)
-    assert _ort_sequence_concat([(2, 3), (2, 4)], 1, 1) is None
-    assert _ort_sequence_concat([(2, 3), (2, 4)], 1, 0) == (2, 7)
+    assert _ort_concat([(1, 0), (1, 1)], 0, 0) == (2, 1)
+    assert _ort_concat([(2, 3), (2, 4)], 1, 1) is None
+    assert _ort_concat([(2, 3), (2, 4)], 1, 0) == (2, 7)
 
 
 def test_a_resize_keeping_the_aspect_ratio_rounds_its_size_as_onnxruntime_does():
