@@ -15,7 +15,8 @@ with only it serialised, minus the concurrent makespan), the events it costs, an
 bytes of the arena tensors it touches (its working set, which concurrency keeps live beside the main
 stream). Forks are then serialised in order of most memory per microsecond saved (for a budget) or
 fewest microseconds per event saved (for an event cap). Every prefix of those lists is a candidate,
-next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
+next to the optimizer's own candidates for fewer streams ("merging streams"), the serial order, and (a memory budget
+only) the low-memory serial order spread over a few stream counts (``low_memory_streams``).
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
 so the result is the fastest known schedule within the budget, and never slower than serial. If not
 even the serial plan fits, ``BudgetError`` names both numbers. Under an event cap, the fastest schedules at a few
