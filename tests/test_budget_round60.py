@@ -40,11 +40,13 @@ def test_give_backs_counted_as_the_pool_lists_them(make, streams):
     """``own_and_give_backs``: the pool's own candidates, in its order, and exactly as many give-backs as it lists
     (the prefixes whose streams repeat one another, or an optimizer's candidate, counted once or not at all)."""
     from memplan.optimize.budget import own_and_give_backs
+    from memplan.optimize.candidates import _with_low_memory
 
     g = make()
     cands = candidates(g, streams=streams)
     own, give_backs, _ = budget_tiers(g, cands)
     own2, count = own_and_give_backs(g, cands.optimized)
+    own2 = _with_low_memory(g, cands.optimized, own2, None)   # (round 79: both tiers take the low-memory schedules)
     assert count == len(give_backs) > 0
     assert [(r.name, r.schedule, r.makespan_us) for r in own] == [(r.name, r.schedule, r.makespan_us) for r in own2]
 

@@ -240,8 +240,10 @@ def test_memory_budget_between_serial_and_concurrent():
     p = memplan.plan(g, streams=4, memory_budget=budget)
     blk = p.solver["schedule"]
     assert p.arena_bytes <= budget
-    assert cb["makespan_us"] <= blk["makespan_us"] <= sb["makespan_us"]
-    assert cb["makespan_us"] < blk["makespan_us"] < sb["makespan_us"]
+    assert blk["makespan_us"] < sb["makespan_us"]
+    # (round 79: the low-memory order on 4 streams, 103 us in 98,304 B, was 140 us in 86,016 B (``listed-k3``); it is
+    # faster than the optimizer's own 4-stream choice, 104 us, which only a budget's tiers try beside it)
+    assert (p.arena_bytes, blk["makespan_us"], blk["candidate"]) == (98304, 103.0, "low-memory-k4")
     assert blk["concurrent_arena_bytes"] == conc.arena_bytes
     memplan.verify(g, p)
 

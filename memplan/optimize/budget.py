@@ -15,7 +15,8 @@ with only it serialised, minus the concurrent makespan), the events it costs, an
 bytes of the arena tensors it touches (its working set, which concurrency keeps live beside the main
 stream). Forks are then serialised in order of most memory per microsecond saved (for a budget) or
 fewest microseconds per event saved (for an event cap). Every prefix of those lists is a candidate,
-next to the optimizer's own candidates for fewer streams ("merging streams") and the serial order.
+next to the optimizer's own candidates for fewer streams ("merging streams"), the serial order, and (a memory budget
+only) the low-memory serial order spread over a few stream counts (``low_memory_streams``).
 The candidates are tried fastest first (simulated makespan) and the first whose real plan fits wins,
 so the result is the fastest known schedule within the budget, and never slower than serial. If not
 even the serial plan fits, ``BudgetError`` names both numbers. Under an event cap, the fastest schedules at a few
@@ -37,6 +38,7 @@ from ..graph import Graph
 from ..schedule import Event, Schedule, serial_schedule
 from .capsearch import bisect_streams, thin_streams
 from .events import Replay
+from .memorder import memory_unit_order
 from .streams import Optimized, expand, list_schedule, schedule_makespan, scored_schedule
 
 #: at most this many prefix lengths of the fork list become candidates
@@ -50,6 +52,9 @@ FEWER_STREAMS = (2, 8, 64)
 #: each replays a window of ``REPLAY_WINDOW`` positions after its last moved unit (``Replay.rerun_window``)
 MAX_REPLAY_STEPS = 2_000_000
 REPLAY_WINDOW = 128
+#: the stream counts of a memory budget's concurrent schedules in the low-memory order (``low_memory_streams``), up to
+#: the optimizer's ``max_streams``
+LOW_MEMORY_STREAMS = (2, 3, 4, 6, 8)
 
 
 @dataclass(frozen=True)
@@ -411,6 +416,79 @@ def thinned(graph: Graph, opt: Optimized, base: Schedule, max_events: int, stats
     waits = np.array(run.pairs, dtype=np.int64).reshape(-1, 2)
     key = (tuple(ids[m] for m in node_order), tuple(streams))
     return _schedule_of(key, waits, ids, {}), run.makespan, hi, F
+
+
+def low_memory_streams(graph: Graph, opt: Optimized, max_events: int | None = None
+                       ) -> list[tuple[str, Schedule, float]]:
+    """(name, schedule, makespan) of the low-memory serial order (``memorder``) spread over each of
+    ``LOW_MEMORY_STREAMS`` streams (at most ``opt.max_streams``; the issue order kept, each unit on the stream where it
+    starts first: ``ordered_streams``), those with at most ``max_events`` events; a count whose schedule left a
+    stream unused ends the list (more streams give the same schedule).
+
+    Why: every other candidate of a memory budget issues in the optimizer's orders (highest bottom level first), which
+    run every branch's first step before any branch's last: the give-backs only move forks home, in that order. So
+    ``plan(examples.moe(8), streams="auto", memory_budget=61440)`` fell back to the serial plan (49,152 B, 363 us
+    simulated) while the low-memory order with its experts spread over two streams needs 53,248 B and runs in 187 us.
+    The stream count is the concurrency given back: the budget tries these beside the others, fastest first."""
+    U = opt.units
+    if opt.max_streams < 2 or len(U.members) < 2:
+        return []
+    order = memory_unit_order(graph, U)
+    out = []
+    for k in LOW_MEMORY_STREAMS:
+        if k > opt.max_streams:
+            break
+        ustream = ordered_streams(U, order, k, opt.event_us)
+        s, ms = scored_schedule(graph, U, order, ustream, opt.cost, opt.event_us)
+        if s.num_streams > 1 and (max_events is None or len(s.events) <= max_events):
+            out.append((f"{LOW_MEMORY_NAME}-k{k}", s, ms))
+        if max(ustream, default=0) < k - 1:
+            break
+    return out
+
+
+#: the name of ``low_memory_streams``' candidates (with ``-k<streams>``)
+LOW_MEMORY_NAME = "low-memory"
+
+
+def ordered_streams(U, order: list[int], k: int, event_us: float) -> list[int]:
+    """The stream (of ``k``) per unit of ``U`` when the units are issued in ``order`` and each goes to the stream where
+    it can start first (an event's latency added where a dependency ran on another stream; ties to the lowest):
+    the earliest-finish list scheduler with the issue order fixed. A written view's node counts as its latest
+    dependency (its finish and stream), found once. Linear in the units and dependencies times ``k``."""
+    n = len(U.members)
+    finish = [0.0] * len(U.deps)
+    stream = [0] * len(U.deps)
+    view_done = [False] * (len(U.deps) - n)
+
+    def latest(v: int) -> None:   # a view node's latest dependency, its dependencies' first (iterative: deep chains)
+        todo = [v]
+        while todo:
+            x = todo[-1]
+            pending = [d for d in U.deps[x] if d >= n and not view_done[d - n]]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            if not view_done[x - n]:
+                view_done[x - n] = True
+                d = max(U.deps[x], key=finish.__getitem__, default=None)
+                if d is not None:
+                    finish[x], stream[x] = finish[d], stream[d]
+
+    free = [0.0] * k
+    for u in order:
+        for d in U.deps[u]:
+            if d >= n and not view_done[d - n]:
+                latest(d)
+        best_t, best_s = math.inf, 0
+        for s in range(k):
+            t = max([free[s]] + [finish[d] + (event_us if stream[d] != s else 0.0) for d in U.deps[u]])
+            if t < best_t:
+                best_t, best_s = t, s
+        stream[u], finish[u] = best_s, best_t + U.cost[u]
+        free[best_s] = finish[u]
+    return stream[:n]
 
 
 def give_back_order(graph: Graph, opt: Optimized) -> tuple[str, ...]:

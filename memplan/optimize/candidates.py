@@ -20,7 +20,16 @@ from ..graph import Graph
 from ..lifetimes import issue_order_bound
 from ..planfile import INT64, MAX_STREAMS
 from ..schedule import Schedule, check_reads_ordered, check_schedule, serial_schedule
-from .budget import Reduced, candidate_pool, give_back_order, limit_events_pool, own_and_give_backs, without_forks
+from .budget import (
+    Reduced,
+    candidate_pool,
+    give_back_order,
+    limit_events_pool,
+    low_memory_streams,
+    own_and_give_backs,
+    pool_rank,
+    without_forks,
+)
 from .cost import CostModelLike, check_cost_model, event_latency, node_costs, total_us
 from .memorder import LOW_MEMORY, memory_order
 from .streams import Optimized, optimize, schedule_makespan
@@ -170,7 +179,7 @@ def budget_tiers(graph: Graph, cands: Candidates, max_events: int | None = None,
         pool = cands.pool if forks else without_forks(graph, cands.optimized, cands.pool)
     else:
         pool = candidate_pool(graph, cands.optimized, max_events, forks=forks)
-    own = tuple(r for r in pool if r.forks_total == 0)
+    own = _with_low_memory(graph, cands.optimized, [r for r in pool if r.forks_total == 0], max_events)
     give_backs = tuple(r for r in pool if r.forks_total != 0 and r.name != "serial")
     return own, give_backs, last
 
@@ -193,7 +202,21 @@ def exact_budget_tiers(graph: Graph, cands: Candidates, max_events: int | None, 
         tiers = budget_tiers(graph, cands, max_events)
         return tiers, len(tiers[1])
     own, count = own_and_give_backs(graph, opt, deadline=deadline)
-    return (tuple(own), (), _last_resorts(graph, cands)), count
+    return (_with_low_memory(graph, opt, own, max_events), (), _last_resorts(graph, cands)), count
+
+
+def _with_low_memory(graph: Graph, opt: Optimized, own: list[Reduced], max_events: int | None) -> tuple[Reduced, ...]:
+    """``own`` (the optimizer's candidates, fastest first) with ``budget.low_memory_streams``' concurrent schedules in
+    their places (``pool_rank``; after their equals, and left out where ``own`` has the same schedule). Only a memory
+    budget's tiers take them: a plan without one (``max_events`` alone included) keeps its candidates."""
+    seen = {(r.schedule.order, r.schedule.streams) for r in own}
+    ranked = [(pool_rank(r.makespan_us, r.schedule), 0, i, r) for i, r in enumerate(own)]
+    for i, (name, s, ms) in enumerate(low_memory_streams(graph, opt, max_events)):
+        if (s.order, s.streams) not in seen:
+            seen.add((s.order, s.streams))
+            ranked.append((pool_rank(ms, s), 1, i, Reduced(s, ms, 0, 0, name)))
+    ranked.sort(key=lambda x: x[:3])
+    return tuple(r for *_, r in ranked)
 
 
 def _last_resorts(graph: Graph, cands: Candidates) -> tuple[Reduced, ...]:

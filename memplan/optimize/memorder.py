@@ -37,6 +37,12 @@ def memory_order(graph: Graph) -> Schedule:
     return Schedule(nodes, (0,) * len(nodes), ())
 
 
+def memory_unit_order(graph: Graph, units: Units) -> list[int]:
+    """``memory_order``'s issue order as units of ``units`` (any cost: the order reads only the unit graph and the
+    tensors), for the concurrent schedules a memory budget derives from it (``budget.low_memory_streams``)."""
+    return _greedy(graph, units)
+
+
 def _greedy(graph: Graph, units: Units) -> list[int]:
     """The units (``units.members`` indices) in the greedy low-memory order; view nodes (from
     ``len(units.members)`` on) pass their readiness on at once."""
