@@ -385,7 +385,7 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return False
     if base == "contiguous":  # torch returns the input itself only if it is contiguous in the format asked
         fmt = _schema_arg(n, "memory_format") if n is not None else None
-        return bool(inp.is_contiguous(memory_format=fmt if fmt is not None else torch.contiguous_format))
+        return _contiguous_or_false(torch, inp, fmt if fmt is not None else torch.contiguous_format)
     if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
         return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
     fmt = _schema_arg(n, "memory_format") if base == "to" and n is not None else None
@@ -404,6 +404,20 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def _contiguous_or_false(torch, t: Any, fmt: Any) -> bool:
+    """Whether fake tensor ``t`` is contiguous in format ``fmt`` for every value its data-dependent sizes take; False
+    where that turns on them. Why: ``masked_select(x, m).unsqueeze(0).expand(2, -1).contiguous()`` is contiguous
+    only when no element is selected (``u0 == 0``), and ``is_contiguous`` asked torch to guard on ``u0``: from_torch
+    raised torch's raw ``GuardOnDataDependentSymNode``. Not contiguous means a copy planned in its own bytes, which
+    holds any run's result (a zero-element one too); taken for an alias, the copy's 2 * u0 elements were planned in
+    its input's u0."""
+    if all(isinstance(d, int) for d in (*t.shape, *t.stride())):   # (plain sizes: torch's own answer, as before)
+        return bool(t.is_contiguous(memory_format=fmt))
+    from torch._prims_common import is_contiguous_for_memory_format_or_false
+
+    return bool(is_contiguous_for_memory_format_or_false(t, memory_format=fmt))
 
 
 def _schema_arg(n: Any, name: str) -> Any:

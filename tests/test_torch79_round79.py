@@ -1,0 +1,54 @@
+"""Round 79 (torch79): hand-made torch.export programs at the importer's corners.
+
+Why: real-model families are covered elsewhere (hf78, hf79); these small modules reach the program shapes those
+models rarely do. A CPU probe of the round passed, before any fix, for: ``torch.cond`` (also reading a buffer),
+``while_loop``, ``map``, ``scan``; in-place writes to inputs and registered buffers (``index_put_``, ``copy_`` and
+``add_`` on slices); outputs aliasing an input, each other, a weight or a buffer; flip / as_strided / unfold /
+diagonal / expand views and their ``contiguous``; complex inputs and outputs (``view_as_real/complex``, ``fft``,
+``conj``); bool, uint8, int8, int16, float8 and half/bfloat16 tensors; 0-d and 0-size tensors; channels_last;
+a symbolic int output; uneven split/chunk, unbind; ``out=`` calls; sort/topk/kthvalue/median/mode on ties;
+scatter_reduce, index_add, embedding_bag, group_norm, pixel_shuffle, grid_sample, every interpolate mode, cumulative
+ops; data-dependent sizes (nonzero, masked_select, unique, ``.item()`` under ``torch._check``) planned at their bound
+and covering an all-true mask's run, the executor refusing them by name.
+"""
+
+from __future__ import annotations
+
+import pytest
+from needs import need
+
+torch = need("torch")
+
+from test_hf78_round78 import _uncovered  # noqa: E402
+
+import memplan  # noqa: E402
+
+
+class _SelectedRowsRepeated(torch.nn.Module):
+    """The elements a mask selects (``u0`` of them, known only from the values), repeated as rows or columns and
+    made contiguous: a copy of ``3 * u0`` elements from a view of ``u0``'s bytes."""
+
+    def __init__(self, columns: bool) -> None:
+        super().__init__()
+        self.columns = columns
+
+    def forward(self, x):
+        y = x.masked_select(x > 0)
+        wide = y.unsqueeze(1).expand(-1, 3) if self.columns else y.unsqueeze(0).expand(3, -1)
+        return wide.contiguous() * 2
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_contiguous_of_data_dependent_expand_plans_a_covering_copy(columns: bool) -> None:
+    """``masked_select(...).expand(...).contiguous()``: contiguous (an alias) only when nothing is selected, which
+    torch cannot tell at export. from_torch raised torch's raw ``GuardOnDataDependentSymNode``; now the result is
+    planned as a copy in its own bytes, verified on 1 and 3 streams, and covers what an all-true mask writes."""
+    m = _SelectedRowsRepeated(columns)
+    x = torch.tensor([[1.0, -1, 2], [-3, 4, -5]])
+    ep = torch.export.export(m, (x,))
+    graph = memplan.from_torch(ep, (x,))
+    for streams in (1, 3):
+        memplan.verify(graph, memplan.plan(graph, streams=streams))
+    for run in (x, torch.ones(2, 3)):
+        checked, _views, faults = _uncovered(graph, ep, (run,))
+        assert checked >= 5 and not faults, faults
