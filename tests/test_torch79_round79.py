@@ -52,3 +52,40 @@ def test_contiguous_of_data_dependent_expand_plans_a_covering_copy(columns: bool
     for run in (x, torch.ones(2, 3)):
         checked, _views, faults = _uncovered(graph, ep, (run,))
         assert checked >= 5 and not faults, faults
+
+
+class _LoopOverWeight(torch.nn.Module):
+    """``x @ w + 1`` while ``i < 5`` (``i += 2``): ``w`` a parameter, passed to the loop as an operand
+    (``operand=True``) or closed over by the body, which torch 2.11's export keeps as a FakeTensor constant."""
+
+    def __init__(self, operand: bool) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)) * 0.3)
+        self.operand = operand
+
+    def forward(self, i, x):
+        loop = torch.ops.higher_order.while_loop
+        if self.operand:
+            return loop(lambda i, x, w: i < 5, lambda i, x, w: (i + 2, x @ w + 1), (i, x), (self.w,))
+        return loop(lambda i, x: i < 5, lambda i, x: (i + 2, x @ self.w + 1), (i, x), ())
+
+
+def test_while_loop_body_closing_over_a_parameter_is_refused_by_name() -> None:
+    """The body's constant is a FakeTensor with no values: the program was planned and verified, and the compiled
+    call returned 3.6e16, -6.4e29... for eager's 1.91, -0.44, silently. Now ``from_torch`` and ``compile`` refuse it
+    naming the node and the constant, and the operand form the refusal suggests runs equal to eager."""
+    from runtime.aten import compile as aten_compile
+
+    x = (torch.tensor(0), torch.randn(2, 3, generator=torch.Generator().manual_seed(1)))
+    bad = _LoopOverWeight(operand=False)
+    with pytest.raises(memplan.errors.GraphError, match=r"node 'while_loop'.*'_param_constant0'.*FakeTensor"):
+        memplan.from_torch(torch.export.export(bad, x), x)
+    with pytest.raises(memplan.errors.GraphError, match=r"node 'while_loop'.*'_param_constant0'"):
+        aten_compile(bad, x, streams=3, cuda_graph=False, poison=True, device=torch.device("cpu"))
+    good = _LoopOverWeight(operand=True)
+    graph = memplan.from_torch(torch.export.export(good, x), x)
+    memplan.verify(graph, memplan.plan(graph, streams=3))
+    c = aten_compile(good, x, streams=3, cuda_graph=False, poison=True, device=torch.device("cpu"))
+    with torch.no_grad():
+        got, want = c(*x), good(*x)
+    assert len(got) == len(want) == 2 and all(torch.equal(a, b) for a, b in zip(got, want))

@@ -788,6 +788,30 @@ def _custom_ops(torch, gm: Any, within: str = "", depth: int = 0) -> dict:
     return found
 
 
+def check_body_constants(torch, gm: Any, within: str = "", depth: int = 0) -> None:
+    """Refuse a program a ``cond`` / ``while_loop`` / ``map`` body of which (at any depth) reads a tensor constant
+    holding no values (a ``FakeTensor``; a ``meta`` one is a meta model's, planned as before): a GraphError naming the top-level node and the
+    constant. ``within``: the words for ``gm``'s place, as ``_custom_ops``.
+
+    Why: torch 2.11's export of ``while_loop(cond, body, (i, x), ())`` whose body closes over a module's parameter
+    (``x @ self.w``) keeps that parameter in the body as a constant ``_param_constant0`` that is the FakeTensor it
+    traced with, not ``self.w``. Its bytes are nobody's: the program was planned and verified, and the compiled call
+    returned 3.6e16, 1e-25, -6.4e29 where eager gives 1.91, 0.47, -0.44, silently (``ep.module()`` itself returns a
+    FakeTensor)."""
+    for n in gm.graph.nodes:
+        if n.op == "get_attr" and depth:
+            val = getattr(gm, str(n.target), None)
+            if isinstance(val, torch.Tensor) and type(val).__name__ == "FakeTensor":
+                raise GraphError(
+                    f"node {within}: its body reads tensor constant {str(n.target)!r}, which torch.export recorded "
+                    f"without its values ({type(val).__name__} {_described(torch, val)}): a body that closes over a "
+                    "module's parameter or buffer (a while_loop's); pass that tensor to the op as an operand instead "
+                    "(while_loop(cond, body, carried, (self.w,)), the body taking it as its last argument)")
+        if depth < 32:
+            for sub in subgraphs(torch, gm, n):
+                check_body_constants(torch, sub, within or repr(n.name), depth + 1)
+
+
 def _described(torch, t: Any) -> str:
     """``[8, 3] float32 (96 bytes)``: a tensor's shape, dtype and element bytes, as a refusal names them."""
     shape = [_concrete(d) for d in t.shape]
