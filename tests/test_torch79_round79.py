@@ -89,3 +89,25 @@ def test_while_loop_body_closing_over_a_parameter_is_refused_by_name() -> None:
     with torch.no_grad():
         got, want = c(*x), good(*x)
     assert len(got) == len(want) == 2 and all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class _LoopAddingIntoArgument(torch.nn.Module):
+    """A body that closes over forward's argument ``acc`` and adds into it: export keeps ``acc`` as a FakeTensor."""
+
+    def forward(self, i, x, acc):
+        def body(i, x):
+            acc.add_(x)
+            return i + 1, x * 2
+
+        return torch.ops.higher_order.while_loop(lambda i, x: i < 3, body, (i, x), ())
+
+
+def test_while_loop_body_closing_over_an_argument_is_refused_by_name() -> None:
+    """Eager adds 1 + 2 + 4 into ``acc``; the program holds a FakeTensor in its place, so no run could. Refused
+    by ``compile``, naming the node and the constant, not run without the write."""
+    from runtime.aten import compile as aten_compile
+
+    x = (torch.tensor(0), torch.ones(3), torch.zeros(3))
+    with pytest.raises(memplan.errors.GraphError, match=r"node 'while_loop'.*'_tensor_constant0'.*argument of forward"):
+        aten_compile(_LoopAddingIntoArgument(), x, streams=1, cuda_graph=False, poison=True,
+                     device=torch.device("cpu"))

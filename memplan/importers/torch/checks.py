@@ -797,16 +797,17 @@ def check_body_constants(torch, gm: Any, within: str = "", depth: int = 0) -> No
     (``x @ self.w``) keeps that parameter in the body as a constant ``_param_constant0`` that is the FakeTensor it
     traced with, not ``self.w``. Its bytes are nobody's: the program was planned and verified, and the compiled call
     returned 3.6e16, 1e-25, -6.4e29 where eager gives 1.91, 0.47, -0.44, silently (``ep.module()`` itself returns a
-    FakeTensor)."""
+    FakeTensor). A forward argument the body closes over is kept so too, and a body's ``acc.add_(x)`` into it lost."""
     for n in gm.graph.nodes:
         if n.op == "get_attr" and depth:
             val = getattr(gm, str(n.target), None)
             if isinstance(val, torch.Tensor) and type(val).__name__ == "FakeTensor":
                 raise GraphError(
                     f"node {within}: its body reads tensor constant {str(n.target)!r}, which torch.export recorded "
-                    f"without its values ({type(val).__name__} {_described(torch, val)}): a body that closes over a "
-                    "module's parameter or buffer (a while_loop's); pass that tensor to the op as an operand instead "
-                    "(while_loop(cond, body, carried, (self.w,)), the body taking it as its last argument)")
+                    f"without its values ({type(val).__name__} {_described(torch, val)}): the body closes over a tensor "
+                    "(a module's parameter or buffer, an argument of forward) rather than taking it as an operand; "
+                    "pass it to the op as one instead (a while_loop's: while_loop(cond, body, carried, (self.w,)), "
+                    "its cond and body taking it as their last argument)")
         if depth < 32:
             for sub in subgraphs(torch, gm, n):
                 check_body_constants(torch, sub, within or repr(n.name), depth + 1)
