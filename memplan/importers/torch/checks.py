@@ -385,7 +385,7 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return False
     if base == "contiguous":  # torch returns the input itself only if it is contiguous in the format asked
         fmt = _schema_arg(n, "memory_format") if n is not None else None
-        return bool(inp.is_contiguous(memory_format=fmt if fmt is not None else torch.contiguous_format))
+        return _contiguous_or_false(torch, inp, fmt if fmt is not None else torch.contiguous_format)
     if base in ("resolve_conj", "resolve_neg"):  # a new tensor when there is a lazy bit to resolve
         return not bool(inp.is_conj() if base == "resolve_conj" else inp.is_neg())
     fmt = _schema_arg(n, "memory_format") if base == "to" and n is not None else None
@@ -404,6 +404,20 @@ def _aliases_here(torch, op: str, inp, out, n: Any = None) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def _contiguous_or_false(torch, t: Any, fmt: Any) -> bool:
+    """Whether fake tensor ``t`` is contiguous in format ``fmt`` for every value its data-dependent sizes take; False
+    where that turns on them. Why: ``masked_select(x, m).unsqueeze(0).expand(2, -1).contiguous()`` is contiguous
+    only when no element is selected (``u0 == 0``), and ``is_contiguous`` asked torch to guard on ``u0``: from_torch
+    raised torch's raw ``GuardOnDataDependentSymNode``. Not contiguous means a copy planned in its own bytes, which
+    holds any run's result (a zero-element one too); taken for an alias, the copy's 2 * u0 elements were planned in
+    its input's u0."""
+    if all(isinstance(d, int) for d in (*t.shape, *t.stride())):   # (plain sizes: torch's own answer, as before)
+        return bool(t.is_contiguous(memory_format=fmt))
+    from torch._prims_common import is_contiguous_for_memory_format_or_false
+
+    return bool(is_contiguous_for_memory_format_or_false(t, memory_format=fmt))
 
 
 def _schema_arg(n: Any, name: str) -> Any:
@@ -772,6 +786,31 @@ def _custom_ops(torch, gm: Any, within: str = "", depth: int = 0) -> dict:
             for sub in subgraphs(torch, gm, n):
                 found.update(_custom_ops(torch, sub, within or f" in a body of node {n.name!r}", depth + 1))
     return found
+
+
+def check_body_constants(torch, gm: Any, within: str = "", depth: int = 0) -> None:
+    """Refuse a program a ``cond`` / ``while_loop`` / ``map`` body of which (at any depth) reads a tensor constant
+    holding no values (a ``FakeTensor``; a ``meta`` one is a meta model's, planned as before): a GraphError naming the top-level node and the
+    constant. ``within``: the words for ``gm``'s place, as ``_custom_ops``.
+
+    Why: torch 2.11's export of ``while_loop(cond, body, (i, x), ())`` whose body closes over a module's parameter
+    (``x @ self.w``) keeps that parameter in the body as a constant ``_param_constant0`` that is the FakeTensor it
+    traced with, not ``self.w``. Its bytes are nobody's: the program was planned and verified, and the compiled call
+    returned 3.6e16, 1e-25, -6.4e29 where eager gives 1.91, 0.47, -0.44, silently (``ep.module()`` itself returns a
+    FakeTensor). A forward argument the body closes over is kept so too, and a body's ``acc.add_(x)`` into it lost."""
+    for n in gm.graph.nodes:
+        if n.op == "get_attr" and depth:
+            val = getattr(gm, str(n.target), None)
+            if isinstance(val, torch.Tensor) and type(val).__name__ == "FakeTensor":
+                raise GraphError(
+                    f"node {within}: its body reads tensor constant {str(n.target)!r}, which torch.export recorded "
+                    f"without its values ({type(val).__name__} {_described(torch, val)}): the body closes over a tensor "
+                    "(a module's parameter or buffer, an argument of forward) rather than taking it as an operand; "
+                    "pass it to the op as one instead (a while_loop's: while_loop(cond, body, carried, (self.w,)), "
+                    "its cond and body taking it as their last argument)")
+        if depth < 32:
+            for sub in subgraphs(torch, gm, n):
+                check_body_constants(torch, sub, within or repr(n.name), depth + 1)
 
 
 def _described(torch, t: Any) -> str:

@@ -33,6 +33,7 @@ from .checks import (
     _probed_aliases,
     _python_composite,
     _storages_kept,
+    check_body_constants,
     fresh_storages,
     is_wrap,
     wrap_fresh_results,
@@ -222,6 +223,7 @@ def _graph_of(torch, ep, name: str, alignment: int, progress: Progress | None,
     from torch.export.graph_signature import InputKind, OutputKind
     from torch.multiprocessing.reductions import StorageWeakRef
 
+    check_body_constants(torch, ep.graph_module)
     sig = ep.graph_signature
     weight_names = {s.arg.name for s in sig.input_specs
                     if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
