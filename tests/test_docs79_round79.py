@@ -29,3 +29,15 @@ def test_a_cpsat_plan_block_always_states_the_time_it_spent(tmp_path, capsys, ti
     block = json.loads(out.read_text())["solver"]
     assert block["name"] == "cpsat" and block["status"] == "OPTIMAL"
     assert block["spent"] == 0.0
+
+
+def test_a_cpsat_solve_skipped_below_the_bound_states_it_spent_nothing():
+    """The same field where cpsat skips its search, asked to fit a capacity below the proven bound (no packing
+    exists): the start came back as the refusal's best with no ``spent``; now it says 0.0."""
+    from test_hostile_round64 import _intervals  # (300 intervals whose heuristic start is above their bound)
+
+    from memplan.solvers import Objective, OverCapacity, SolveOptions, solve
+
+    with pytest.raises(OverCapacity) as e:
+        solve(_intervals()(1), "cpsat", SolveOptions(objective=Objective.FIT))
+    assert e.value.best.info["skipped"] == "capacity" and e.value.best.info["spent"] == 0.0
