@@ -16,7 +16,7 @@ from memplan.cli import main
 
 @pytest.mark.parametrize("time_limit", [[], ["--time-limit", "1"]])
 def test_a_cpsat_plan_block_always_states_the_time_it_spent(tmp_path, capsys, time_limit):
-    """docs/format.md: the solver block holds, "with a time_limit (cpsat always)", ``spent``: the seconds of the
+    """docs/format.md: the solver block holds ``spent`` (auto's with a time_limit, "cpsat's always"): the seconds of the
     limit the exact solvers' counted work took. A cpsat plan whose heuristic start already met the bound (every
     bundled example: ``memplan plan qkv.json --solver cpsat``) left ``spent`` out, where ``auto`` with a time limit
     says 0.0, so a tool reading the field as documented met a KeyError; such a plan now says it spent 0.0."""
