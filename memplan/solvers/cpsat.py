@@ -258,10 +258,12 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
     if started_stopped(start, options, heuristics):   # the default's run that made the start hit its wall-clock stop
         info["stopped"] = "wall_clock"
     if arena <= lb or len(problem) == 0:
-        return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0})
+        # (``spent`` 0: none of the limit was used; docs/format.md has it in cpsat's block always, as in auto's)
+        return Solution(offsets, arena, "cpsat", Status.OPTIMAL, lb, {**info, "bound": lb, "gap": 0.0, "spent": 0.0})
     if _fit_below_bound(problem, options, lb):
         return Solution(offsets, arena, "cpsat", Status.FEASIBLE, lb,
-                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "capacity"})
+                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "capacity",
+                         "spent": 0.0})
     check_size(problem)
     wall_limit, limit = limit, model_limit(problem, limit)   # (the split counted in the limit: ``model_limit``)
     if limit < wall_limit and limit <= 0.01 and not info.get("interrupted"):
@@ -270,7 +272,8 @@ def solve(problem: BufferProblem, options: SolveOptions = SolveOptions(), *, pro
         # too, warned that "the split ... takes about 0.00077s, more than the time limit leaves" (random_dag(120))
         _warn_no_split(options, problem)   # (FEASIBLE: an arena at the bound returned OPTIMAL above)
         return Solution(offsets, arena, "cpsat", Status.FEASIBLE, lb,
-                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "setup"})
+                        {**info, "bound": lb, "gap": gap_of(arena, lb), "skipped": "setup",
+                         "spent": 0.0})
     comps = components(problem)   # (from the conflict pairs in bulk: no lists of them, which took seconds)
     # the safety stop starts after the setup (heuristics, conflict lists), bounded work that repeats exactly, as the
     # search's does (``WorkBudget.start_clock``), but never past a ``deadline`` the caller set before this solve began
