@@ -1104,11 +1104,11 @@ def _graph_of_doc(doc: dict, source: str, owned: bool, hints: list[str]) -> Grap
             pairs = in_output_order(tuple(inplace.items()), outs)
         cost = nd.get("cost")
         if isinstance(cost, (bool, str, list, dict)):
-            # in the file's words (``_json_shown``): the graph check's "cost True (bool: give a Python int or float)"
+            # in the file's words (``jsoncopy.json_shown``): the graph check's "cost True (bool: give a Python int or float)"
             # speaks to a caller in Python, and named a value the file does not hold (``true``)
-            from .planfile import _json_shown
+            from .jsoncopy import json_shown
 
-            raise GraphError(f"node {nid!r}: cost {_json_shown(cost)} is not a finite non-negative number of "
+            raise GraphError(f"node {nid!r}: cost {json_shown(cost)} is not a finite non-negative number of "
                              f"microseconds (at most {MAX_COST_US:g}): give a JSON number, or leave 'cost' out")
         nodes.append(Node(nid, nd.get("op", ""), tuple(ins), tuple(outs), cost, pairs, nd.get("group"), attrs))
     alignment = doc.get("alignment", DEFAULT_ALIGNMENT)

@@ -8,11 +8,13 @@ would reach the other. Below both of them, it lets each import it without either
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
-from .errors import as_int, plain_str
+from .errors import as_int, plain_str, short_repr
 
 
 def own_json(value: Any) -> Any:
@@ -131,3 +133,29 @@ def json_key(key: Any) -> str:
     if isinstance(key, float):
         return float.__repr__(key)
     return int.__repr__(key)
+
+
+def json_shown(v: Any) -> str:
+    """A JSON value as a message shows it: ``true``, ``false`` and ``null`` as JSON spells them (not Python's
+    ``True`` and ``None``), also inside a list or object (``[true]``), anything else cut short (``short_repr``).
+    Why inside entries too (round 77): ``"offset": true`` in a tensors entry, ``"device": null`` or
+    ``"device_arena_bytes": [true]`` were quoted back as ``True``, ``None``, ``[True]``, which the file does not hold."""
+    if v is None or isinstance(v, bool):
+        return json.dumps(v)
+    if isinstance(v, (list, dict)) and has_json_word(v):
+        try:
+            text = json.dumps(v, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):   # (not JSON a file holds: shown as Python sees it)
+            return short_repr(v)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(v)
+
+
+def has_json_word(v: Any, depth: int = 0) -> bool:
+    """Whether ``v`` (a list or dict) holds ``true``, ``false`` or ``null`` within a few levels (else ``short_repr``
+    shows it as JSON would, but for quotes)."""
+    if v is None or isinstance(v, bool):
+        return True
+    if depth > 3 or not isinstance(v, (list, dict)):
+        return False
+    return any(has_json_word(x, depth + 1) for x in islice(v.values() if isinstance(v, dict) else v, 8))

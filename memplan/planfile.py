@@ -14,7 +14,6 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ._gc import paused
@@ -38,6 +37,7 @@ from .errors import (
 from .errors import short_repr as _short
 from .files import MAX_JSON_DEPTH, atomic_write_text, json_depth
 from .jsoncopy import json_key as _json_key
+from .jsoncopy import json_shown as _json_shown
 from .jsoncopy import own_json
 from .values import bounded_repr, derived, frozen
 
@@ -604,32 +604,6 @@ def _typo_note(doc: dict, key: str, fields: frozenset[str] = PLAN_FIELDS, where:
     from .graph import missing_field_note
 
     return missing_field_note(doc, key, fields, where)
-
-
-def _json_shown(v: Any) -> str:
-    """A JSON value as a message shows it: ``true``, ``false`` and ``null`` as JSON spells them (not Python's
-    ``True`` and ``None``), also inside a list or object (``[true]``), anything else cut short (``short_repr``).
-    Why inside entries too (round 77): ``"offset": true`` in a tensors entry, ``"device": null`` or
-    ``"device_arena_bytes": [true]`` were quoted back as ``True``, ``None``, ``[True]``, which the file does not hold."""
-    if v is None or isinstance(v, bool):
-        return json.dumps(v)
-    if isinstance(v, (list, dict)) and _has_json_word(v):
-        try:
-            text = json.dumps(v, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):   # (not JSON a file holds: shown as Python sees it)
-            return _short(v)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return _short(v)
-
-
-def _has_json_word(v: Any, depth: int = 0) -> bool:
-    """Whether ``v`` (a list or dict) holds ``true``, ``false`` or ``null`` within a few levels (else ``short_repr``
-    shows it as JSON would, but for quotes)."""
-    if v is None or isinstance(v, bool):
-        return True
-    if depth > 3 or not isinstance(v, (list, dict)):
-        return False
-    return any(_has_json_word(x, depth + 1) for x in islice(v.values() if isinstance(v, dict) else v, 8))
 
 
 @named_options

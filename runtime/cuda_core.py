@@ -43,6 +43,7 @@ from .binding import (
     bind,
     check_host_arrays,
     check_views,
+    read_elements,
     waits_before_records,
     weight_copies,
     weight_source,
@@ -415,6 +416,8 @@ class CudaCore:
             # step's output, silently; weights and caches are written when the executor is made, so they read)
             raise ExecutorStateError(f"read {tid!r}: no step has run yet (run, replay or time_steps), so its arena "
                                      "bytes hold whatever the device memory held")
+        if place is not None and dtype is not None:   # (the caller's argument first: a dtype of Python objects is
+            read_elements(tid, self.graph.tensor(tid).size, dtype)   # named as such, whatever the tensor's state)
         if place is not None and place.root in self.binding.inputs and place.root not in self.mem.read_inputs \
                 and self.graph.tensor(tid).size:
             # (a step copies only the inputs some node reads into the arena: an unread one is live at no node, so the

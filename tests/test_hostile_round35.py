@@ -21,6 +21,16 @@ from memplan.solvers import search as search_mod
 BUDGET = 378_880
 
 
+@pytest.fixture(autouse=True)
+def _round35_candidates(monkeypatch):
+    """The candidate pool these tests were written over: round 79's low-memory concurrent candidates
+    (``budget.low_memory_streams``) fit this budget without any small search, so no probe is left for the wall clock
+    or a Ctrl-C to stop. The probes' stop handling is what is tested here, so the pool stays round 35's."""
+    from memplan.optimize import candidates as candidates_mod
+
+    monkeypatch.setattr(candidates_mod, "low_memory_streams", lambda *a, **k: [])
+
+
 def _graph() -> memplan.Graph:
     return random_dag(20, seed=8)
 
