@@ -1014,6 +1014,9 @@ def _fold_round(onnx, m2, inferred, seq_bytes: dict | None = None) -> bool:
                 getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
             if all(v in values for v in n.input):   # (not onnx's evaluator: it raises integers exactly)
                 result, branch = _ort_integer_pow(values[n.input[0]], values[n.input[1]]), "pow"
+        elif n.op_type == "Mean" and n.domain in ("", "ai.onnx") and n.input:
+            if all(v in values for v in n.input):   # (not onnx's evaluator: it adds in place, never broadcasting up)
+                result, branch = _broadcast_mean([values[v] for v in n.input]), "evaluate"
         elif n.op_type in _LOG_REDUCTIONS and n.domain in ("", "ai.onnx") and n.input and \
                 getattr(values.get(n.input[0]), "dtype", np.dtype(np.float32)).kind in "iu":
             if all(not v or v in values for v in n.input):   # (not onnx's evaluator: it takes no integers)
@@ -1772,6 +1775,22 @@ def _whole_sum(n, ins: list, result: list) -> bool:
     else:
         bound = float(sum(np.sum(m) for m in mags))
     return bound <= 2.0 ** (np.finfo(result[0].dtype).nmant + 1)
+
+
+def _broadcast_mean(ins: list) -> list | None:
+    """The Mean of ``ins`` broadcast together (opset 8 on), as onnx's evaluator computes it (the sum in input order,
+    divided by the count) but into a new array: the evaluator adds each input into a copy of the first in place, so
+    a first input smaller than the result (``Mean([1, 3], [[3], [5]])``) raised and the value was never folded, every
+    size computed from it refused though onnxruntime runs the model. None where the shapes do not broadcast."""
+    import numpy as np
+
+    try:
+        total = ins[0]
+        for x in ins[1:]:
+            total = total + x
+    except ValueError:
+        return None   # (not broadcastable: ONNX's inference names it)
+    return [np.asarray(total / len(ins)).astype(ins[0].dtype)]
 
 
 def _ort_integer_pow(base, power) -> list | None:
