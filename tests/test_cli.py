@@ -290,24 +290,28 @@ def test_max_events_without_streams_is_refused(tmp_path, capsys):
     assert len(json.loads(out.read_text())["events"]) <= 4
 
 
-def test_subprocess_entry_point(tmp_path):
+def test_subprocess_entry_point(tmp_path, capsys, monkeypatch):
+    """``python -m memplan`` itself (the suite's entry-point test): a real process writes the examples and its
+    exit status 2 reaches the shell with one error line. The commands between run ``main`` in-process (the same
+    code ``__main__`` calls; a fresh Python each cost a second of imports), in the same folder."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def sh(*argv):
         return subprocess.run([sys.executable, "-m", "memplan", *argv], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
 
+    monkeypatch.chdir(tmp_path)
     r = sh("example", "-o", "ex")
     assert r.returncode == 0, r.stderr
-    r = sh("plan", "ex/fanout15.json", "-o", "p.json")
-    assert r.returncode == 0, r.stderr
-    r2 = sh("plan", "ex/fanout15.json", "-o", "p2.json", "-q")
-    assert r2.returncode == 0 and r2.stderr == ""
+    code, _, err = run(capsys, "plan", "ex/fanout15.json", "-o", "p.json")
+    assert code == 0, err
+    code, _, err = run(capsys, "plan", "ex/fanout15.json", "-o", "p2.json", "-q")
+    assert code == 0 and err == ""
     assert (tmp_path / "p.json").read_bytes() == (tmp_path / "p2.json").read_bytes()
-    r = sh("verify", "ex/fanout15.json", "p.json")
-    assert r.returncode == 0 and "safe" in r.stdout
-    r = sh("show", "p.json")
-    assert r.returncode == 0 and "fanout15" in r.stdout
+    code, out, _ = run(capsys, "verify", "ex/fanout15.json", "p.json")
+    assert code == 0 and "safe" in out
+    code, out, _ = run(capsys, "show", "p.json")
+    assert code == 0 and "fanout15" in out
     r = sh("plan", "missing.json", "-o", "q.json")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("memplan: error: ")

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 
+import cli_forks
 import handgraphs as H
 import pytest
 from cli_contract import assert_bad_input, exit_code, leftovers
@@ -35,7 +36,9 @@ def closed_pipe() -> int:
 
 
 def memplan_cli(argv, **streams) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memplan", *map(str, argv)], env=ENV, timeout=120, **streams)
+    """``python -m memplan argv`` with real streams (a closed pipe is an OS-level EPIPE) and its own exit status:
+    forked from one interpreter that imported memplan once (``cli_forks``), not a fresh Python per command."""
+    return cli_forks.memplan_cli([str(a) for a in argv], timeout=120, **streams)
 
 
 # --- a reader that leaves ------------------------------------------------------------------------------
